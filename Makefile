@@ -1,0 +1,49 @@
+# The README's commands. Python 3.11+ and make are all a fresh machine needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test lint fmt serve bench venv setup messages clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Development run: SQLite, demo data, admin user, web server + task worker (Ctrl-C stops both).
+run: export DEBUG = 1
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+	$(PY) manage.py load_demo_data
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py setup_schedules
+	$(PY) manage.py build_feed || true
+	@echo "Admin: http://127.0.0.1:$(PORT)/admin/   Price list: http://127.0.0.1:$(PORT)/feed.xml"
+	$(PY) manage.py rundev 127.0.0.1:$(PORT)
+
+test: venv
+	$(VENV)/bin/pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+messages: venv
+	DEBUG=1 $(PY) manage.py makemessages -l ru --ignore=.venv --ignore=bench --ignore=tests
+	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv
+
+bench: venv
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bench} $(PY) bench/sync_catalog.py
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bench} $(PY) bench/build_feed.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3* media logs/*.log

@@ -1,0 +1,57 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .models import JobLock, SyncRun
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the system: staff read them, never edit them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "created_at",
+        "duration_display",
+        "counts_display",
+        "progress_display",
+        "triggered_by",
+        "user",
+    ]
+    list_filter = ["kind", "status", "triggered_by"]
+    date_hierarchy = "created_at"
+    search_fields = ["error"]
+    readonly_fields = [f.name for f in SyncRun._meta.fields] + ["duration_display"]
+
+    @admin.display(description=_("duration"))
+    def duration_display(self, obj):
+        if obj.duration is None:
+            return "—"
+        return f"{obj.duration.total_seconds():.1f} s"
+
+    @admin.display(description=_("counts"))
+    def counts_display(self, obj):
+        return ", ".join(f"{k}: {v}" for k, v in obj.counts.items()) or "—"
+
+    @admin.display(description=_("progress"))
+    def progress_display(self, obj):
+        if obj.progress_total:
+            return f"{obj.progress_done} / {obj.progress_total}"
+        return str(obj.progress_done or "—")
+
+
+@admin.register(JobLock)
+class JobLockAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "holder", "acquired_at", "heartbeat_at", "rerun_requested"]

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BackofficeConfig(AppConfig):
+    name = "backoffice"
+    default = True
+    verbose_name = _("Operations")
+
+
+class BackofficeAdminConfig(AdminConfig):
+    default = False
+    default_site = "backoffice.admin_site.BackofficeAdminSite"

@@ -1,0 +1,66 @@
+"""Health checks for `GET /health` and `manage.py healthcheck`.
+
+Each check returns `(ok, details)`; `settings.HEALTH_CHECKS` lists them by dotted path so
+every app adds its own (catalog sync age, feed age…). A check that raises counts as failed.
+"""
+
+import logging
+import time
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+
+def check_database():
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return True, {"vendor": connection.vendor, "ms": round((time.monotonic() - started) * 1000)}
+
+
+def check_cache():
+    key = f"health:{uuid.uuid4().hex}"
+    cache.set(key, "ok", 30)
+    ok = cache.get(key) == "ok"
+    cache.delete(key)
+    return ok, {"backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]}
+
+
+def worker_heartbeats():
+    """Timestamps of the django-q2 clusters' last status reports (kept in the shared cache)."""
+    from django_q.status import Stat
+
+    return [stat.timestamp for stat in Stat.get_all() if getattr(stat, "timestamp", None)]
+
+
+def check_task_worker():
+    beats = worker_heartbeats()
+    if not beats:
+        return False, {"error": "no task worker is running (start: manage.py qcluster)"}
+    age = (timezone.now() - max(beats)).total_seconds()
+    return age <= settings.HEALTH_WORKER_MAX_AGE, {
+        "clusters": len(beats),
+        "last_heartbeat_age_s": round(age),
+    }
+
+
+def collect_health() -> dict:
+    checks = {}
+    healthy = True
+    for path in settings.HEALTH_CHECKS:
+        name = path.rsplit(".", 1)[-1].removeprefix("check_")
+        try:
+            ok, details = import_string(path)()
+        except Exception as exc:
+            logger.warning("health check %s raised: %s", name, exc)
+            ok, details = False, {"error": f"{type(exc).__name__}: {exc}"}
+        checks[name] = {"ok": bool(ok), **details}
+        healthy = healthy and bool(ok)
+    return {"status": "ok" if healthy else "unhealthy", "checks": checks}

@@ -1,0 +1,93 @@
+"""One run history and one lock for every kind of background job (docs/architecture.md)."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class SyncRun(models.Model):
+    """One run of a background job: catalog sync, stock sync, feed build, order import…"""
+
+    class Kind(models.TextChoices):
+        CATALOG = "catalog", _("Catalog sync")
+        STOCK = "stock", _("Stock and price sync")
+        FEED = "feed", _("Price list build")
+        ORDERS = "orders", _("Order import")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        OK = "ok", _("success")
+        PARTIAL = "partial", _("partial")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    FINAL_STATUSES = (Status.OK, Status.PARTIAL, Status.FAILED, Status.SKIPPED)
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    triggered_by = models.CharField(_("triggered by"), max_length=20, default="command")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    progress_done = models.PositiveIntegerField(_("done"), default=0)
+    progress_total = models.PositiveIntegerField(_("total"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    task_id = models.CharField(_("task id"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("run")
+        verbose_name_plural = _("run history")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "-created_at"], name="syncrun_kind_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    def count(self, name: str, by: int = 1) -> None:
+        """Add to one of the run's counters (in memory; saved with the run)."""
+        self.counts[name] = self.counts.get(name, 0) + by
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{key}={value}" for key, value in self.counts.items())
+        return f"{self.kind} run #{self.pk}: {self.status}" + (f" ({counts})" if counts else "")
+
+
+class JobLock(models.Model):
+    """A row per job kind: who holds it, their last heartbeat, and whether to run again."""
+
+    kind = models.CharField(_("kind"), max_length=20, primary_key=True)
+    holder = models.CharField(_("holder"), max_length=64, blank=True)
+    acquired_at = models.DateTimeField(_("acquired"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("heartbeat"), null=True, blank=True)
+    rerun_requested = models.BooleanField(_("run again when done"), default=False)
+
+    class Meta:
+        verbose_name = _("job lock")
+        verbose_name_plural = _("job locks")
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.holder or '-'}"

@@ -1,0 +1,199 @@
+"""Run history and single-flight locks shared by every background job.
+
+`run_job()` is the one way a job runs: it takes the kind's lock (a DB row updated
+atomically, so it works across the web process, workers and cron), records a `SyncRun`,
+calls the job, and stores its counts, status and error. A second start while one runs is
+recorded as `skipped` and sets `rerun_requested`, so the holder runs once more when it
+finishes: 36 clicks become one extra run. A holder that died stops sending heartbeats;
+after JOB_LOCK_STALE_SECONDS its lock may be taken over.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .exceptions import BackofficeError
+from .logging import mask_text
+from .models import JobLock, SyncRun
+
+logger = logging.getLogger(__name__)
+
+Job = Callable[[SyncRun], None]
+
+
+def _stale_before():
+    return timezone.now() - timedelta(seconds=settings.JOB_LOCK_STALE_SECONDS)
+
+
+def _lock_row(kind: str) -> None:
+    if not JobLock.objects.filter(kind=kind).exists():
+        try:
+            with transaction.atomic():
+                JobLock.objects.create(kind=kind)
+        except IntegrityError:
+            pass  # another process created it first
+
+
+def acquire_lock(kind: str, holder: str) -> bool:
+    """Take the lock for `kind` if it is free or stale; one atomic UPDATE decides."""
+    _lock_row(kind)
+    now = timezone.now()
+    taken = (
+        JobLock.objects.filter(kind=kind)
+        .filter(Q(holder="") | Q(heartbeat_at__lt=_stale_before()) | Q(heartbeat_at__isnull=True))
+        .update(holder=holder, acquired_at=now, heartbeat_at=now, rerun_requested=False)
+    )
+    return taken == 1
+
+
+def is_locked(kind: str) -> bool:
+    return (
+        JobLock.objects.filter(kind=kind, heartbeat_at__gte=_stale_before())
+        .exclude(holder="")
+        .exists()
+    )
+
+
+def request_rerun(kind: str) -> None:
+    JobLock.objects.filter(kind=kind).update(rerun_requested=True)
+
+
+def take_rerun(kind: str, holder: str) -> bool:
+    """If a rerun was requested while `holder` ran, clear the flag and return True."""
+    return (
+        JobLock.objects.filter(kind=kind, holder=holder, rerun_requested=True).update(
+            rerun_requested=False
+        )
+        == 1
+    )
+
+
+def release_lock(kind: str, holder: str) -> None:
+    JobLock.objects.filter(kind=kind, holder=holder).update(holder="", heartbeat_at=None)
+
+
+def heartbeat(run: SyncRun, *, done: int | None = None, total: int | None = None) -> None:
+    """Record progress on the run and refresh its lock, so it is not taken as stale."""
+    fields = []
+    if done is not None:
+        run.progress_done = done
+        fields.append("progress_done")
+    if total is not None:
+        run.progress_total = total
+        fields.append("progress_total")
+    if run.pk and fields:
+        SyncRun.objects.filter(pk=run.pk).update(**{name: getattr(run, name) for name in fields})
+    JobLock.objects.filter(kind=run.kind, holder=str(run.pk)).update(heartbeat_at=timezone.now())
+
+
+def create_run(
+    *,
+    kind: str,
+    triggered_by: str,
+    user=None,
+    params: dict | None = None,
+    status: str = SyncRun.Status.QUEUED,
+) -> SyncRun:
+    return SyncRun.objects.create(
+        kind=kind,
+        triggered_by=triggered_by,
+        user=user if getattr(user, "pk", None) else None,
+        params=params or {},
+        status=status,
+    )
+
+
+def run_job(
+    *,
+    kind: str,
+    job: Job,
+    run: SyncRun | None = None,
+    triggered_by: str = "command",
+    user=None,
+    params: dict | None = None,
+) -> SyncRun:
+    """Run `job` under the single-flight lock of `kind`; return the (last) run record.
+
+    The job receives the running `SyncRun`, adds counts to it, may set its status to
+    PARTIAL, and raises to fail. Its return value is ignored.
+    """
+    if run is None:
+        run = create_run(kind=kind, triggered_by=triggered_by, user=user, params=params)
+    holder = str(run.pk)
+    if not acquire_lock(kind, holder):
+        request_rerun(kind)
+        run.status = SyncRun.Status.SKIPPED
+        run.error = "Another run of this kind is in progress; it will run once more when done."
+        run.started_at = run.finished_at = timezone.now()
+        run.save()
+        logger.info("%s skipped: another run holds the lock; rerun requested", kind)
+        return run
+    try:
+        while True:
+            _execute(run, job)
+            if not take_rerun(kind, holder):
+                return run
+            run = create_run(kind=kind, triggered_by="rerun", params=run.params)
+            JobLock.objects.filter(kind=kind, holder=holder).update(
+                holder=str(run.pk), heartbeat_at=timezone.now()
+            )
+            holder = str(run.pk)
+    finally:
+        release_lock(kind, holder)
+
+
+def _execute(run: SyncRun, job: Job) -> None:
+    run.status = SyncRun.Status.RUNNING
+    run.started_at = timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    try:
+        job(run)
+    except BackofficeError as exc:
+        run.status = SyncRun.Status.FAILED
+        run.error = mask_text(str(exc))
+        logger.warning("%s run #%s failed: %s", run.kind, run.pk, run.error)
+    except Exception as exc:
+        run.status = SyncRun.Status.FAILED
+        run.error = mask_text(f"{type(exc).__name__}: {exc}")
+        logger.exception("%s run #%s crashed", run.kind, run.pk)
+    else:
+        if run.status == SyncRun.Status.RUNNING:
+            run.status = SyncRun.Status.OK
+    run.finished_at = timezone.now()
+    run.save()
+
+
+def enqueue_job(*, kind: str, task: str, triggered_by: str, user=None, params=None):
+    """Queue `task` (a dotted path taking `run_id`) unless one is queued or running.
+
+    Returns `(run, started)`: the new queued run and True, or the run that is already
+    queued/running and False (a running job is asked to run once more when done).
+    """
+    from django_q.tasks import async_task
+
+    existing = (
+        SyncRun.objects.filter(kind=kind, status=SyncRun.Status.QUEUED)
+        .filter(created_at__gte=_stale_before())
+        .order_by("-created_at")
+        .first()
+    )
+    if existing:
+        return existing, False
+    if is_locked(kind):
+        request_rerun(kind)
+        running = SyncRun.objects.filter(kind=kind, status=SyncRun.Status.RUNNING).first()
+        if running:
+            return running, False
+    run = create_run(kind=kind, triggered_by=triggered_by, user=user, params=params)
+
+    def _queue():
+        task_id = async_task(task, run_id=run.pk, task_name=f"{kind}-run-{run.pk}")
+        SyncRun.objects.filter(pk=run.pk).update(task_id=str(task_id or "")[:64])
+
+    transaction.on_commit(_queue)
+    return run, True

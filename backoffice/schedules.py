@@ -1,0 +1,43 @@
+"""The recurring jobs, as django-q2 schedules (editable in the admin afterwards)."""
+
+from django.conf import settings
+
+
+def schedule_specs() -> list[dict]:
+    return [
+        {
+            "name": "catalog-sync",
+            "func": "catalog.tasks.sync_catalog_task",
+            "minutes": settings.CATALOG_SYNC_INTERVAL_MINUTES,
+        },
+        {
+            "name": "stock-sync",
+            "func": "catalog.tasks.sync_stock_task",
+            "minutes": settings.STOCK_SYNC_INTERVAL_MINUTES,
+        },
+    ]
+
+
+def setup_schedules() -> list[tuple[str, bool]]:
+    """Create each schedule or bring its function and interval up to date; keep staff edits
+    of anything else (e.g. a schedule switched off by setting repeats to 0)."""
+    from django_q.models import Schedule
+
+    result = []
+    for spec in schedule_specs():
+        schedule, created = Schedule.objects.get_or_create(
+            name=spec["name"],
+            defaults={
+                "func": spec["func"],
+                "schedule_type": Schedule.MINUTES,
+                "minutes": spec["minutes"],
+                "repeats": -1,
+            },
+        )
+        if not created and (schedule.func, schedule.minutes) != (spec["func"], spec["minutes"]):
+            schedule.func = spec["func"]
+            schedule.minutes = spec["minutes"]
+            schedule.schedule_type = Schedule.MINUTES
+            schedule.save()
+        result.append((spec["name"], created))
+    return result

@@ -1,0 +1,283 @@
+"""Settings for kaspi-backoffice.
+
+Every value is read from the environment (or a `.env` file beside manage.py) through
+django-environ and has a development default; `.env.example` documents each one.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+# --- Core -------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY in the environment or .env "
+            "(a long random string), or set DEBUG=1 for a development run."
+        )
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "backoffice.apps.BackofficeAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "backoffice.apps.BackofficeConfig",
+    "catalog.apps.CatalogConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backoffice.urls"
+WSGI_APPLICATION = "backoffice.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the worker writes; the busy timeout and
+    # IMMEDIATE transactions keep the ORM broker clear of "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (shared between web, worker and cron processes) ------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "backoffice",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "backoffice_cache",
+        }
+    }
+
+# --- Auth -------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- I18N -------------------------------------------------------------------------------
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")
+LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Almaty")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media -------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = "media/"
+
+# --- Security (production) --------------------------------------------------------------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Monitoring probes and Kaspi's downloader may come over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+if not SECURE_HSTS_PRELOAD:
+    # Preload is a one-way door (browser lists); opt in with SECURE_HSTS_PRELOAD=1.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+
+# --- Shared HTTP client -----------------------------------------------------------------
+HTTP_CONNECT_TIMEOUT = env.float("HTTP_CONNECT_TIMEOUT", default=10.0)
+HTTP_READ_TIMEOUT = env.float("HTTP_READ_TIMEOUT", default=30.0)
+HTTP_RETRIES = env.int("HTTP_RETRIES", default=3)
+HTTP_BACKOFF_FACTOR = env.float("HTTP_BACKOFF_FACTOR", default=1.0)
+HTTP_BACKOFF_MAX = env.float("HTTP_BACKOFF_MAX", default=60.0)
+HTTP_USER_AGENT = env.str(
+    "HTTP_USER_AGENT",
+    # A browser-like agent: Kaspi hangs on requests without one (docs/kaspi-shop-api.md).
+    default=(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0 Safari/537.36 kaspi-backoffice/1.0"
+    ),
+)
+
+# --- Background jobs --------------------------------------------------------------------
+Q_BROKER = env.str("Q_BROKER", default="orm")
+if Q_BROKER not in {"orm", "redis"}:
+    raise ImproperlyConfigured("Q_BROKER must be 'orm' or 'redis'.")
+if Q_BROKER == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("Q_BROKER=redis needs REDIS_URL (e.g. redis://127.0.0.1:6379/0).")
+Q_TIMEOUT = env.int("Q_TIMEOUT", default=1800)
+Q_CLUSTER = {
+    "name": env.str("Q_NAME", default="backoffice"),
+    # Enough workers that a long catalog sync never starves short jobs (payment polls).
+    "workers": env.int("Q_WORKERS", default=4),
+    "timeout": Q_TIMEOUT,
+    # retry must exceed timeout, otherwise a slow task is handed out twice.
+    "retry": env.int("Q_RETRY", default=Q_TIMEOUT + 300),
+    "max_attempts": env.int("Q_MAX_ATTEMPTS", default=2),
+    # A stopped worker must not replay every missed run when it comes back.
+    "catch_up": False,
+    "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
+    "ack_failures": True,
+    "label": _("Tasks"),
+}
+if Q_BROKER == "redis":
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = env.float("Q_POLL", default=1.0)
+
+# Single-flight job locks: a lock whose holder sent no heartbeat for this long is stale.
+JOB_LOCK_STALE_SECONDS = env.int("JOB_LOCK_STALE_SECONDS", default=600)
+
+# --- Health -----------------------------------------------------------------------------
+HEALTH_CHECKS = [
+    "backoffice.health.check_database",
+    "backoffice.health.check_cache",
+    "backoffice.health.check_task_worker",
+    "catalog.health.check_catalog_sync",
+    "catalog.health.check_feed",
+]
+HEALTH_WORKER_MAX_AGE = env.int("HEALTH_WORKER_MAX_AGE", default=180)
+
+# --- Al-Style supplier API (docs/alstyle-api.md) ----------------------------------------
+ALSTYLE_API_URL = env.str("ALSTYLE_API_URL", default="https://api.al-style.kz/api/")
+ALSTYLE_TOKEN = env.str("ALSTYLE_TOKEN", default="")
+ALSTYLE_MIN_INTERVAL = env.float("ALSTYLE_MIN_INTERVAL", default=5.0)
+ALSTYLE_PAGE_SIZE = min(env.int("ALSTYLE_PAGE_SIZE", default=250), 250)
+ALSTYLE_MAX_PAGES = env.int("ALSTYLE_MAX_PAGES", default=1000)
+ALSTYLE_RATE_LIMIT_PAUSE = env.float("ALSTYLE_RATE_LIMIT_PAUSE", default=10.0)
+ALSTYLE_RATE_LIMIT_RETRIES = env.int("ALSTYLE_RATE_LIMIT_RETRIES", default=4)
+# An unknown field name makes Al-Style answer HTTP 500: drop one here if syncs start failing.
+ALSTYLE_ADDITIONAL_FIELDS = env.list("ALSTYLE_ADDITIONAL_FIELDS", default=["brand"])
+ALSTYLE_STOCK_CHUNK = env.int("ALSTYLE_STOCK_CHUNK", default=250)
+CATALOG_SYNC_INTERVAL_MINUTES = env.int("CATALOG_SYNC_INTERVAL_MINUTES", default=30)
+STOCK_SYNC_INTERVAL_MINUTES = env.int("STOCK_SYNC_INTERVAL_MINUTES", default=10)
+CATALOG_SYNC_MAX_AGE_MINUTES = env.int("CATALOG_SYNC_MAX_AGE_MINUTES", default=90)
+
+# --- Pricing and the Kaspi price list (docs/kaspi-price-list.md) ------------------------
+SKU_PREFIX = env.str("SKU_PREFIX", default="AS")
+# Latin letters and digits, 1-20 chars (unconfirmed Kaspi rule, the safe reading).
+SKU_PATTERN = env.str("SKU_PATTERN", default=r"^[A-Za-z0-9]{1,20}$")
+PRICE_ANOMALY_SHARE = env.float("PRICE_ANOMALY_SHARE", default=0.5)
+KASPI_MERCHANT_ID = env.str("KASPI_MERCHANT_ID", default="DemoShop")
+KASPI_COMPANY_NAME = env.str("KASPI_COMPANY_NAME", default="Demo Electronics")
+KASPI_STORE_IDS = env.list("KASPI_STORE_ID", default=["PP1"])
+FEED_DIR = Path(env.str("FEED_DIR", default=str(MEDIA_ROOT / "feed")))
+FEED_FILENAME = "kaspi.xml"
+FEED_MODEL_MAX_LENGTH = env.int("FEED_MODEL_MAX_LENGTH", default=120)
+FEED_PREORDER_MAX_DAYS = min(env.int("FEED_PREORDER_MAX_DAYS", default=30), 30)
+FEED_UNAVAILABLE_GRACE_DAYS = env.int("FEED_UNAVAILABLE_GRACE_DAYS", default=30)
+FEED_SHRINK_FLOOR = env.float("FEED_SHRINK_FLOOR", default=0.5)
+FEED_MAX_AGE_MINUTES = env.int("FEED_MAX_AGE_MINUTES", default=120)
+FEED_AUTH_USER = env.str("FEED_AUTH_USER", default="")
+FEED_AUTH_PASSWORD = env.str("FEED_AUTH_PASSWORD", default="")
+FEED_BRAND_PLACEHOLDER = env.str("FEED_BRAND_PLACEHOLDER", default="")
+
+# Values that must never reach a log line, a page or an error message.
+SECRET_SETTINGS = ["SECRET_KEY", "ALSTYLE_TOKEN", "FEED_AUTH_PASSWORD"]
+
+# --- Logging ----------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FILE = env.str("LOG_FILE", default=str(BASE_DIR / "logs" / "backoffice.log"))
+if LOG_FILE:
+    Path(LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_secrets": {"()": "backoffice.logging.SecretMaskingFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_secrets"],
+        },
+        # WatchedFileHandler reopens the file after logrotate moves it, so the web,
+        # worker and cron processes can all append to one file safely.
+        **(
+            {
+                "file": {
+                    "class": "logging.handlers.WatchedFileHandler",
+                    "filename": LOG_FILE,
+                    "formatter": "plain",
+                    "filters": ["mask_secrets"],
+                    "encoding": "utf-8",
+                }
+            }
+            if LOG_FILE
+            else {}
+        ),
+    },
+    "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

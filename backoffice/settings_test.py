@@ -1,0 +1,24 @@
+"""Test settings: the real settings with test secrets, inline tasks and a temp media dir."""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("ALSTYLE_TOKEN", "alstyle-test-token-9f8e7d6c5b4a")
+os.environ.setdefault("FEED_AUTH_USER", "")
+os.environ.setdefault("LOG_FILE", "")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+
+from .settings import *  # noqa: E402, F403
+from .settings import Q_CLUSTER  # noqa: E402
+
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="backoffice-test-media-"))  # noqa: F405
+FEED_DIR = MEDIA_ROOT / "feed"
+ALSTYLE_MIN_INTERVAL = 0
+ALSTYLE_RATE_LIMIT_PAUSE = 0
+HTTP_BACKOFF_FACTOR = 0
+LANGUAGE_CODE = "en"

@@ -1,0 +1,377 @@
+from django.contrib import admin, messages
+from django.db import transaction
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from backoffice.admin import ReadOnlyAdmin
+
+from .models import Brand, Category, FeedBuild, FeedFetch, PriceRule, Product
+from .services.feed import request_feed_build
+from .services.pricing import preview_prices, reprice_products
+from .services.sync import request_catalog_sync
+
+
+def _run_link(run):
+    url = reverse("admin:backoffice_syncrun_change", args=[run.pk])
+    return format_html('<a href="{}">#{}</a>', url, run.pk)
+
+
+def report_enqueue(modeladmin, request, run, started, *, what):
+    """Tell staff whether their click started a run or joined one already under way."""
+    if started:
+        modeladmin.message_user(
+            request,
+            format_html(_("{} queued: run {}."), what, _run_link(run)),
+            messages.SUCCESS,
+        )
+    else:
+        modeladmin.message_user(
+            request,
+            format_html(
+                _("{} is already queued or running (run {}); it will run once more when done."),
+                what,
+                _run_link(run),
+            ),
+            messages.WARNING,
+        )
+
+
+class StockFilter(admin.SimpleListFilter):
+    title = _("stock")
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return [("in", _("in stock")), ("out", _("out of stock"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "in":
+            return queryset.filter(quantity__gt=0)
+        if self.value() == "out":
+            return queryset.filter(quantity=0)
+        return queryset
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    change_list_template = "admin/catalog/product/change_list.html"
+    list_display = [
+        "article",
+        "sku",
+        "name_short",
+        "brand",
+        "category",
+        "price1",
+        "price2",
+        "kaspi_price_display",
+        "stock",
+        "available",
+        "kaspi_enabled",
+        "price_review",
+    ]
+    list_display_links = ["article", "sku"]
+    list_filter = [
+        "kaspi_enabled",
+        "available",
+        "listed",
+        "price_on_request",
+        "price_review",
+        "is_new",
+        StockFilter,
+        ("brand", admin.RelatedOnlyFieldListFilter),
+        ("category", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["=article", "sku", "article_pn", "name"]
+    list_select_related = ["brand", "category"]
+    list_per_page = 100
+    show_full_result_count = False
+    actions = [
+        "sync_now",
+        "enable_on_kaspi",
+        "disable_on_kaspi",
+        "preview_prices_action",
+        "approve_prices",
+        "rebuild_feed",
+    ]
+    readonly_fields = [
+        "article",
+        "article_pn",
+        "name",
+        "full_name",
+        "category",
+        "brand",
+        "price1",
+        "price2",
+        "quantity",
+        "quantity_raw",
+        "is_new",
+        "price_on_request",
+        "listed",
+        "available",
+        "kaspi_price",
+        "price_rule",
+        "price_review",
+        "price_review_note",
+        "feed_available",
+        "feed_price",
+        "offer_off_since",
+        "first_seen",
+        "last_seen",
+        "updated_at",
+        "raw",
+    ]
+    fieldsets = [
+        (
+            _("Kaspi"),
+            {
+                "fields": [
+                    "kaspi_enabled",
+                    "sku",
+                    "manual_price",
+                    "preorder_days",
+                    "kaspi_price",
+                    "price_rule",
+                    "price_review",
+                    "price_review_note",
+                    "feed_available",
+                    "feed_price",
+                    "offer_off_since",
+                ]
+            },
+        ),
+        (
+            _("Supplier (Al-Style)"),
+            {
+                "fields": [
+                    "article",
+                    "article_pn",
+                    "name",
+                    "full_name",
+                    "category",
+                    "brand",
+                    "price1",
+                    "price2",
+                    "quantity",
+                    "quantity_raw",
+                    "is_new",
+                    "price_on_request",
+                    "listed",
+                    "available",
+                    "first_seen",
+                    "last_seen",
+                    "updated_at",
+                ]
+            },
+        ),
+        (_("Raw supplier data"), {"classes": ["collapse"], "fields": ["raw"]}),
+    ]
+
+    def has_add_permission(self, request):
+        return False  # products come from the supplier sync
+
+    @admin.display(description=_("name"), ordering="name")
+    def name_short(self, obj):
+        return obj.name if len(obj.name) <= 80 else obj.name[:79] + "…"
+
+    @admin.display(description=_("stock"), ordering="quantity")
+    def stock(self, obj):
+        return obj.stock_display
+
+    @admin.display(description=_("Kaspi price"), ordering="kaspi_price")
+    def kaspi_price_display(self, obj):
+        if obj.price_on_request:
+            return _("price on request")
+        return obj.kaspi_price if obj.kaspi_price is not None else "—"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if {"manual_price"} & set(form.changed_data):
+            reprice_products(queryset=Product.objects.filter(pk=obj.pk))
+
+    def get_urls(self):
+        return [
+            path(
+                "sync/",
+                self.admin_site.admin_view(self.sync_view),
+                name="catalog_product_sync",
+            ),
+            *super().get_urls(),
+        ]
+
+    def sync_view(self, request):
+        if request.method != "POST" or not self.has_change_permission(request):
+            return redirect("admin:catalog_product_changelist")
+        run, started = request_catalog_sync(user=request.user)
+        report_enqueue(self, request, run, started, what=_("Catalog sync"))
+        return redirect("admin:catalog_product_changelist")
+
+    @admin.action(description=_("Sync from Al-Style now"), permissions=["change"])
+    def sync_now(self, request, queryset):
+        run, started = request_catalog_sync(user=request.user)
+        report_enqueue(self, request, run, started, what=_("Catalog sync"))
+
+    @admin.action(description=_("Enable on Kaspi"), permissions=["change"])
+    def enable_on_kaspi(self, request, queryset):
+        count = queryset.update(kaspi_enabled=True)
+        self.message_user(
+            request,
+            ngettext("%(n)d product enabled on Kaspi.", "%(n)d products enabled on Kaspi.", count)
+            % {"n": count},
+        )
+
+    @admin.action(description=_("Disable on Kaspi"), permissions=["change"])
+    def disable_on_kaspi(self, request, queryset):
+        count = queryset.update(kaspi_enabled=False)
+        self.message_user(
+            request,
+            ngettext("%(n)d product disabled on Kaspi.", "%(n)d products disabled on Kaspi.", count)
+            % {"n": count},
+        )
+
+    @admin.action(description=_("Preview prices"))
+    def preview_prices_action(self, request, queryset):
+        rows = preview_prices(queryset.select_related("brand", "category")[:500])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Price preview"),
+            "rows": rows,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/catalog/product/price_preview.html", context)
+
+    @admin.action(description=_("Approve new supplier prices (unfreeze)"), permissions=["change"])
+    def approve_prices(self, request, queryset):
+        counts = reprice_products(queryset=queryset.filter(price_review=True), approve=True)
+        self.message_user(
+            request, _("Prices approved and recomputed: %(n)d.") % {"n": counts["changed"]}
+        )
+
+    @admin.action(description=_("Rebuild Kaspi price list"), permissions=["change"])
+    def rebuild_feed(self, request, queryset):
+        run, started = request_feed_build(user=request.user)
+        report_enqueue(self, request, run, started, what=_("Price list build"))
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "supplier_id", "parent", "level", "product_count"]
+    search_fields = ["name", "=supplier_id"]
+    list_filter = ["level"]
+    readonly_fields = ["supplier_id", "name", "parent", "level", "product_count"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ["name", "supplier_id"]
+    search_fields = ["name"]
+
+
+@admin.register(PriceRule)
+class PriceRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "active",
+        "scope",
+        "category",
+        "brand",
+        "band_min",
+        "band_max",
+        "base",
+        "markup_percent",
+        "markup_fixed",
+        "min_margin",
+        "rounding",
+        "priority",
+    ]
+    list_editable = ["active", "priority"]
+    list_filter = ["active", "scope", "base"]
+    search_fields = ["name"]
+    autocomplete_fields = ["category", "brand"]
+
+    def _reprice_later(self, request):
+        from django_q.tasks import async_task
+
+        transaction.on_commit(lambda: async_task("catalog.tasks.reprice_task"))
+        self.message_user(
+            request, _("Kaspi prices are being recomputed; the price list is rebuilt after.")
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._reprice_later(request)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        self._reprice_later(request)
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        self._reprice_later(request)
+
+
+@admin.register(FeedBuild)
+class FeedBuildAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "status",
+        "started_at",
+        "duration",
+        "offers_total",
+        "offers_available",
+        "size_bytes",
+        "diff_summary",
+        "download",
+    ]
+    list_filter = ["status", "forced"]
+    readonly_fields = [f.name for f in FeedBuild._meta.fields] + ["download"]
+    actions = ["rebuild_feed", "rebuild_feed_forced"]
+
+    @admin.display(description=_("duration"))
+    def duration(self, obj):
+        if obj.finished_at:
+            return f"{(obj.finished_at - obj.started_at).total_seconds():.1f} s"
+        return "—"
+
+    @admin.display(description=_("changes vs previous"))
+    def diff_summary(self, obj):
+        d = obj.diff or {}
+        if not d:
+            return "—"
+        return _("+%(a)s / −%(r)s, price changed: %(p)s, availability changed: %(v)s") % {
+            "a": d.get("added", 0),
+            "r": d.get("removed", 0),
+            "p": d.get("price_changed", 0),
+            "v": d.get("availability_changed", 0),
+        }
+
+    @admin.display(description=_("file"))
+    def download(self, obj):
+        latest = FeedBuild.objects.filter(status=FeedBuild.Status.PUBLISHED).first()
+        if latest and latest.pk == obj.pk:
+            return format_html('<a href="{}">feed.xml</a>', reverse("feed"))
+        return "—"
+
+    def has_change_permission(self, request, obj=None):
+        # Actions need change permission; the form itself stays read-only.
+        return request.user.has_perm("catalog.change_feedbuild") and obj is None
+
+    @admin.action(description=_("Rebuild Kaspi price list"))
+    def rebuild_feed(self, request, queryset):
+        run, started = request_feed_build(user=request.user)
+        report_enqueue(self, request, run, started, what=_("Price list build"))
+
+    @admin.action(description=_("Rebuild and publish even if the offer count fell"))
+    def rebuild_feed_forced(self, request, queryset):
+        run, started = request_feed_build(user=request.user, force=True)
+        report_enqueue(self, request, run, started, what=_("Price list build"))
+
+
+@admin.register(FeedFetch)
+class FeedFetchAdmin(ReadOnlyAdmin):
+    list_display = ["last_fetch_at", "last_status", "last_user_agent", "last_ip", "fetch_count"]

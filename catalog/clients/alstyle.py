@@ -1,0 +1,208 @@
+"""Al-Style dealer API client (docs/alstyle-api.md).
+
+The token travels as the `access-token` query parameter (masked in every log line). The
+supplier answers 403 when called more than about once per 5 s per token, so every call
+waits for a slot on a clock kept in the shared cache: the web process, the workers and cron
+commands all share one budget. A 403 is retried after a pause (ALSTYLE_RATE_LIMIT_PAUSE).
+"""
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from backoffice.exceptions import ExternalServiceError
+from backoffice.http import HttpClient, RetryRule, error_title
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "Al-Style"
+
+
+class RateLimiter:
+    """At least `interval` seconds between calls for one token, across processes.
+
+    A short mutex in the cache (`add` is atomic on the DB and Redis caches) guards reading
+    the last slot and reserving the next one; the caller sleeps outside the mutex.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.key = f"alstyle:rate:{key}"
+        self.interval = interval
+        self.clock = clock
+        self.sleep = sleep
+
+    def wait(self) -> float:
+        """Block until this caller's slot; return the seconds waited."""
+        if self.interval <= 0:
+            return 0.0
+        mutex = f"{self.key}:mutex"
+        for _attempt in range(200):
+            if cache.add(mutex, 1, timeout=10):
+                break
+            self.sleep(0.05)
+        try:
+            now = self.clock()
+            last = cache.get(self.key)
+            slot = max(now, (last or 0.0) + self.interval)
+            cache.set(self.key, slot, timeout=int(self.interval * 4) + 60)
+        finally:
+            cache.delete(mutex)
+        delay = slot - now
+        if delay > 0:
+            self.sleep(delay)
+        return delay
+
+
+class AlStyleClient:
+    """Catalog, brands, products and stock from Al-Style; returns plain dicts and lists."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        base_url: str | None = None,
+        session=None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.token = settings.ALSTYLE_TOKEN if token is None else token
+        if not self.token:
+            raise ExternalServiceError(
+                SERVICE, "no API token: set ALSTYLE_TOKEN (dealer cabinet → API section)"
+            )
+        token_key = hashlib.sha256(self.token.encode()).hexdigest()[:16]
+        self.limiter = limiter or RateLimiter(token_key, settings.ALSTYLE_MIN_INTERVAL, sleep=sleep)
+        self.http = _AlStyleHttp(
+            service=SERVICE,
+            base_url=base_url or settings.ALSTYLE_API_URL,
+            session=session,
+            extra_rules=[
+                RetryRule(
+                    status=403,
+                    pause=settings.ALSTYLE_RATE_LIMIT_PAUSE,
+                    tries=settings.ALSTYLE_RATE_LIMIT_RETRIES,
+                )
+            ],
+            sleep=sleep,
+        )
+        self.calls = 0
+
+    def get(self, method: str, **params: Any) -> Any:
+        """One throttled GET of `method`; the token is added to the query string."""
+        self.limiter.wait()
+        self.calls += 1
+        params = {key: value for key, value in params.items() if value is not None}
+        params["access-token"] = self.token
+        return self.http.get_json(method, params=params)
+
+    # --- Methods -------------------------------------------------------------------------
+
+    def categories(self) -> list[dict]:
+        data = self.get("categories")
+        if isinstance(data, dict) and isinstance(data.get("data"), list):
+            data = data["data"]
+        if not isinstance(data, list):
+            raise ExternalServiceError(SERVICE, "categories: expected a list")
+        return [item for item in data if isinstance(item, dict)]
+
+    def brands(self) -> list[dict]:
+        data = self.get("brands")
+        if isinstance(data, dict):
+            data = data.get("data", [])
+        if not isinstance(data, list):
+            raise ExternalServiceError(SERVICE, "brands: expected a list")
+        return [item for item in data if isinstance(item, dict)]
+
+    def iter_product_pages(self, *, limit: int | None = None) -> Iterator[list[dict]]:
+        """Yield pages of raw elements from `elements-pagination` until exhausted.
+
+        Stops on an empty page, on `currentPage >= totalPages`, or when the offset passes
+        `totalCount`; ALSTYLE_MAX_PAGES guards against a page that never ends.
+        """
+        limit = min(limit or settings.ALSTYLE_PAGE_SIZE, 250)
+        offset = 0
+        fields = ",".join(settings.ALSTYLE_ADDITIONAL_FIELDS) or None
+        for page_number in range(1, settings.ALSTYLE_MAX_PAGES + 1):
+            data = self.get(
+                "elements-pagination",
+                limit=limit,
+                offset=offset,
+                additional_fields=fields,
+            )
+            if isinstance(data, list):  # some deployments answer with a bare array
+                elements, pagination = data, {}
+            elif isinstance(data, dict) and isinstance(data.get("elements"), list):
+                elements, pagination = data["elements"], data.get("pagination") or {}
+            else:
+                raise ExternalServiceError(
+                    SERVICE, f"elements-pagination page {page_number}: unexpected answer shape"
+                )
+            if not elements:
+                return
+            yield elements
+            offset += limit
+            total_pages = _int(pagination.get("totalPages"))
+            current = _int(pagination.get("currentPage"))
+            total_count = _int(pagination.get("totalCount"))
+            if total_pages is not None and current is not None and current >= total_pages:
+                return
+            if total_count is not None and offset >= total_count:
+                return
+            if not pagination and len(elements) < limit:
+                return
+        raise ExternalServiceError(
+            SERVICE,
+            f"pagination did not end after {settings.ALSTYLE_MAX_PAGES} pages "
+            "(ALSTYLE_MAX_PAGES); the run stops to avoid an endless loop",
+        )
+
+    def quantity_price(self, articles: list[str]) -> dict[str, dict]:
+        """Stock and prices for `articles`: {article: {quantity, price1, price2, ...}}."""
+        data = self.get("quantity-price", article=",".join(articles))
+        if isinstance(data, dict) and isinstance(data.get("data"), dict | list):
+            data = data["data"]
+        if isinstance(data, list):  # tolerate a list of rows carrying their article
+            data = {str(row.get("article")): row for row in data if isinstance(row, dict)}
+        if not isinstance(data, dict):
+            raise ExternalServiceError(SERVICE, "quantity-price: expected an object")
+        return {str(key): value for key, value in data.items() if isinstance(value, dict)}
+
+
+class _AlStyleHttp(HttpClient):
+    def error_for(self, response):
+        status = response.status_code
+        title = error_title(response)
+        if status == 401:
+            message = "the token was rejected: check ALSTYLE_TOKEN in the dealer cabinet"
+        elif status == 403:
+            message = (
+                "access refused (rate limit of one call per 5 s, or the token is not "
+                "allowed to use the API); retried and still refused"
+            )
+        elif status == 500:
+            message = (
+                "server error; an unknown name in ALSTYLE_ADDITIONAL_FIELDS causes this, "
+                "drop the last one added"
+            )
+        else:
+            message = title or response.reason or "request failed"
+        return ExternalServiceError(SERVICE, message, status=status, title=title)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,133 @@
+"""Defensive parsing of Al-Style records into plain, typed values.
+
+Supplier data is loose: `quantity` is an int, `">50"`, `"<10"`, empty or null; prices may
+be strings; names may carry markup characters, emoji, control characters or 600 chars.
+A record we cannot use raises `BadRecord` naming its article; the caller counts it and
+goes on with the rest.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
+
+_DIGITS = re.compile(r"\d+")
+
+
+class BadRecord(ValueError):
+    def __init__(self, article: str, reason: str):
+        self.article = article
+        self.reason = reason
+        super().__init__(f"article {article or '?'}: {reason}")
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    article: str
+    article_pn: str
+    name: str
+    full_name: str
+    category_id: int | None
+    brand: str
+    price1: int | None
+    price2: int | None
+    quantity: int
+    quantity_raw: str
+    is_new: bool
+
+    @property
+    def price_on_request(self) -> bool:
+        return self.price1 is None or self.price1 <= 1
+
+    def data_hash(self) -> str:
+        payload = json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        return hashlib.md5(payload.encode(), usedforsecurity=False).hexdigest()
+
+
+def clean_text(value) -> str:
+    """Text as the supplier sent it, except NUL (PostgreSQL cannot store it)."""
+    if value is None:
+        return ""
+    return str(value).replace("\x00", "").strip()
+
+
+def parse_money(value) -> int | None:
+    """Whole tenge from an int, a float-like string or '161 000'; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("a price cannot be a boolean")
+    text = str(value).replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"price {value!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"price {value!r} is not a non-negative number")
+    return int(amount.to_integral_value())
+
+
+def parse_quantity(value) -> tuple[int, str, bool]:
+    """(units, raw text, understood): 12 → 12; '>50' → 50; '<10' → 1; '' / None → 0.
+
+    Buckets are read conservatively so the price list never promises more than exists.
+    """
+    if value is None:
+        return 0, "", True
+    if isinstance(value, bool):
+        return 0, str(value), False
+    if isinstance(value, int):
+        return max(value, 0), str(value), True
+    if isinstance(value, float):
+        return max(int(value), 0), str(value), True
+    raw = str(value).strip()
+    if raw == "":
+        return 0, "", True
+    if raw.isdigit():
+        return int(raw), raw, True
+    match = _DIGITS.search(raw)
+    if raw.startswith(">") and match:
+        return int(match.group()), raw[:32], True
+    if raw.startswith("<") and match:
+        # "fewer than N": some units, count unknown: promise one.
+        return (1 if int(match.group()) > 1 else 0), raw[:32], True
+    return 0, raw[:32], False
+
+
+def parse_element(raw: dict) -> ProductRecord:
+    if not isinstance(raw, dict):
+        raise BadRecord("", "record is not an object")
+    article = clean_text(raw.get("article"))
+    if not article or not re.fullmatch(r"[0-9A-Za-z\-_.]{1,32}", article):
+        raise BadRecord(article[:32], "missing or malformed article")
+    name = clean_text(raw.get("name")) or clean_text(raw.get("full_name"))
+    if not name:
+        raise BadRecord(article, "no name")
+    try:
+        price1 = parse_money(raw.get("price1"))
+        price2 = parse_money(raw.get("price2"))
+    except ValueError as exc:
+        raise BadRecord(article, str(exc)) from None
+    quantity, quantity_raw, _understood = parse_quantity(raw.get("quantity"))
+    category = raw.get("category")
+    try:
+        category_id = int(category) if category not in (None, "") else None
+    except (TypeError, ValueError):
+        category_id = None
+    brand = raw.get("brand")
+    if isinstance(brand, dict):
+        brand = brand.get("name")
+    return ProductRecord(
+        article=article,
+        article_pn=clean_text(raw.get("article_pn"))[:255],
+        name=name,
+        full_name=clean_text(raw.get("full_name")),
+        category_id=category_id,
+        brand=clean_text(brand)[:255],
+        price1=price1,
+        price2=price2,
+        quantity=quantity,
+        quantity_raw=quantity_raw,
+        is_new=str(raw.get("isnew", "0")).strip().lower() in {"1", "true", "yes"},
+    )

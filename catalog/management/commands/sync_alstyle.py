@@ -1,0 +1,25 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from backoffice.models import SyncRun
+from catalog.services.sync import run_catalog_sync, run_stock_sync
+
+
+class Command(BaseCommand):
+    help = "Sync the Al-Style catalog (or only stock and prices); non-zero exit on failure."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--stock-only", action="store_true", help="quantity-price refresh")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="fetch and compare, write nothing"
+        )
+
+    def handle(self, *args, stock_only, dry_run, **options):
+        runner = run_stock_sync if stock_only else run_catalog_sync
+        run = runner(triggered_by="command", dry_run=dry_run)
+        self.stdout.write(run.summary() + (" [dry run]" if dry_run else ""))
+        if run.status == SyncRun.Status.FAILED:
+            raise CommandError(run.error or "sync failed")
+        if run.status == SyncRun.Status.SKIPPED:
+            self.stdout.write(run.error)
+        elif run.status == SyncRun.Status.PARTIAL:
+            self.stderr.write(f"partial: {run.error}")

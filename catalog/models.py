@@ -1,0 +1,312 @@
+"""Supplier catalog (Al-Style), pricing rules and Kaspi price-list builds."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.deconstruct import deconstructible
+from django.utils.translation import gettext_lazy as _
+
+from .skus import sku_is_valid
+
+
+@deconstructible
+class SkuValidator:
+    """Checks a SKU against settings.SKU_PATTERN at call time (so migrations do not bake it)."""
+
+    def __call__(self, value):
+        if not sku_is_valid(value):
+            raise ValidationError(
+                _("Latin letters and digits only, at most 20 characters (pattern %(p)s)."),
+                params={"p": settings.SKU_PATTERN},
+                code="invalid_sku",
+            )
+
+    def __eq__(self, other):
+        return isinstance(other, SkuValidator)
+
+
+class Category(models.Model):
+    supplier_id = models.PositiveIntegerField(_("supplier id"), unique=True)
+    name = models.CharField(_("name"), max_length=255)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+    )
+    level = models.PositiveSmallIntegerField(_("level"), default=1)
+    left = models.PositiveIntegerField(default=0, editable=False)
+    right = models.PositiveIntegerField(default=0, editable=False)
+    product_count = models.PositiveIntegerField(_("products at supplier"), default=0)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["left", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Brand(models.Model):
+    name = models.CharField(_("name"), max_length=255, unique=True)
+    supplier_id = models.CharField(_("supplier id"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("brand")
+        verbose_name_plural = _("brands")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    # Supplier data (written only by the sync).
+    article = models.CharField(_("code (Al-Style)"), max_length=32, unique=True)
+    article_pn = models.CharField(_("part number"), max_length=255, blank=True)
+    name = models.TextField(_("name"))
+    full_name = models.TextField(_("full name"), blank=True)
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="products",
+    )
+    brand = models.ForeignKey(
+        Brand,
+        verbose_name=_("brand"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="products",
+    )
+    price1 = models.PositiveBigIntegerField(_("dealer price"), null=True, blank=True)
+    price2 = models.PositiveBigIntegerField(_("retail price"), null=True, blank=True)
+    quantity = models.PositiveIntegerField(_("stock"), default=0)
+    quantity_raw = models.CharField(_("stock (supplier text)"), max_length=32, blank=True)
+    is_new = models.BooleanField(_("new"), default=False)
+    price_on_request = models.BooleanField(_("price on request"), default=False)
+    listed = models.BooleanField(
+        _("in supplier catalog"),
+        default=True,
+        help_text=_("Off when the last complete sync no longer returned the product."),
+    )
+    available = models.BooleanField(_("available at supplier"), default=False)
+    data_hash = models.CharField(max_length=32, blank=True, editable=False)
+    raw = models.JSONField(_("supplier data"), default=dict, blank=True)
+
+    # Staff decisions.
+    kaspi_enabled = models.BooleanField(_("sell on Kaspi"), default=True)
+    sku = models.CharField(
+        "SKU", max_length=20, unique=True, validators=[SkuValidator()], help_text=_("Kaspi SKU")
+    )
+    manual_price = models.PositiveBigIntegerField(
+        _("manual price"),
+        null=True,
+        blank=True,
+        help_text=_("Overrides the price rules when set (whole tenge)."),
+    )
+    preorder_days = models.PositiveSmallIntegerField(
+        _("pre-order (days)"),
+        default=0,
+        help_text=_("Offer out-of-stock items as a pre-order with this lead time (0 = off)."),
+    )
+
+    # Pricing results (written by the pricing service).
+    kaspi_price = models.PositiveBigIntegerField(_("Kaspi price"), null=True, blank=True)
+    price_rule = models.ForeignKey(
+        "PriceRule",
+        verbose_name=_("price rule"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    price_review = models.BooleanField(
+        _("price needs review"),
+        default=False,
+        help_text=_("The supplier price jumped; the Kaspi price is frozen until approved."),
+    )
+    price_review_note = models.CharField(_("review note"), max_length=255, blank=True)
+
+    # Price-list state (written by the feed build).
+    feed_available = models.BooleanField(_("in price list as available"), null=True, blank=True)
+    feed_price = models.PositiveBigIntegerField(_("price in price list"), null=True, blank=True)
+    offer_off_since = models.DateTimeField(_("off sale since"), null=True, blank=True)
+
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
+    last_seen = models.DateTimeField(_("last changed at supplier"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["article"]
+        indexes = [
+            models.Index(fields=["listed", "available"], name="product_listed_available"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.article} {self.name[:80]}"
+
+    @property
+    def stock_display(self) -> str:
+        raw = (self.quantity_raw or "").strip()
+        if raw.startswith(">"):
+            return _("more than %(n)s") % {"n": raw[1:].strip()}
+        if raw.startswith("<"):
+            return _("less than %(n)s") % {"n": raw[1:].strip()}
+        return str(self.quantity)
+
+
+# Products Kaspi may sell now: the feed writes them with available="yes".
+OFFERABLE = Q(
+    listed=True,
+    kaspi_enabled=True,
+    price_on_request=False,
+    kaspi_price__gt=1,
+) & (Q(available=True) | Q(preorder_days__gt=0))
+
+
+class PriceRule(models.Model):
+    class Scope(models.TextChoices):
+        ALL = "all", _("all products")
+        CATEGORY = "category", _("category")
+        BRAND = "brand", _("brand")
+        BAND = "band", _("supplier price band")
+
+    class Base(models.TextChoices):
+        PRICE1 = "price1", _("dealer price")
+        PRICE2 = "price2", _("retail price")
+
+    class Rounding(models.IntegerChoices):
+        ONE = 1, _("to 1 tenge")
+        TEN = 10, _("to 10 tenge")
+        HUNDRED = 100, _("to 100 tenge")
+        ENDING_990 = 990, _("ending in …990")
+
+    name = models.CharField(_("name"), max_length=120)
+    active = models.BooleanField(_("active"), default=True)
+    scope = models.CharField(_("scope"), max_length=10, choices=Scope.choices, default=Scope.ALL)
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text=_("Applies to this category and its subcategories."),
+    )
+    brand = models.ForeignKey(
+        Brand, verbose_name=_("brand"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    band_min = models.PositiveBigIntegerField(
+        _("supplier price from"), null=True, blank=True, help_text=_("Inclusive, tenge.")
+    )
+    band_max = models.PositiveBigIntegerField(
+        _("supplier price below"), null=True, blank=True, help_text=_("Exclusive, tenge.")
+    )
+    base = models.CharField(_("base price"), max_length=6, choices=Base.choices, default="price1")
+    markup_percent = models.DecimalField(_("markup, %"), max_digits=7, decimal_places=2, default=0)
+    markup_fixed = models.BigIntegerField(_("markup, tenge"), default=0)
+    min_margin = models.PositiveBigIntegerField(
+        _("minimum margin, tenge"),
+        default=0,
+        help_text=_("The Kaspi price is at least the dealer price plus this amount."),
+    )
+    rounding = models.PositiveSmallIntegerField(
+        _("rounding"), choices=Rounding.choices, default=Rounding.ONE
+    )
+    priority = models.IntegerField(
+        _("priority"), default=0, help_text=_("Among equally specific rules the higher wins.")
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("price rule")
+        verbose_name_plural = _("price rules")
+        ordering = ["-priority", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(scope="category") | Q(category__isnull=False),
+                name="pricerule_category_scope_has_category",
+            ),
+            models.CheckConstraint(
+                condition=~Q(scope="brand") | Q(brand__isnull=False),
+                name="pricerule_brand_scope_has_brand",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        if self.scope == self.Scope.CATEGORY and not self.category_id:
+            raise ValidationError({"category": _("Choose the category this rule applies to.")})
+        if self.scope == self.Scope.BRAND and not self.brand_id:
+            raise ValidationError({"brand": _("Choose the brand this rule applies to.")})
+        if self.scope == self.Scope.BAND and self.band_min is None and self.band_max is None:
+            raise ValidationError(_("Give the price band's lower or upper bound."))
+
+
+class FeedBuild(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        PUBLISHED = "published", _("published")
+        HELD = "held", _("held back")
+        FAILED = "failed", _("failed")
+
+    run = models.ForeignKey(
+        "backoffice.SyncRun",
+        verbose_name=_("run"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.RUNNING
+    )
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    forced = models.BooleanField(_("forced"), default=False)
+    offers_total = models.PositiveIntegerField(_("offers"), default=0)
+    offers_available = models.PositiveIntegerField(_("available offers"), default=0)
+    size_bytes = models.PositiveBigIntegerField(_("size, bytes"), default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    file_name = models.CharField(_("file"), max_length=255, blank=True)
+    diff = models.JSONField(_("changes vs previous"), default=dict, blank=True)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("price list build")
+        verbose_name_plural = _("price list builds")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_status_display()}"
+
+
+class FeedFetch(models.Model):
+    """Aggregated record of downloads of /feed.xml (one row; updated at most once a minute
+    per process, so Kaspi's fetches cost no database write each)."""
+
+    key = models.CharField(max_length=16, primary_key=True, default="feed")
+    last_fetch_at = models.DateTimeField(_("last download"), null=True, blank=True)
+    last_user_agent = models.CharField(_("user agent"), max_length=255, blank=True)
+    last_ip = models.CharField(_("IP"), max_length=64, blank=True)
+    last_status = models.PositiveSmallIntegerField(_("status"), null=True, blank=True)
+    fetch_count = models.PositiveBigIntegerField(_("downloads"), default=0)
+
+    class Meta:
+        verbose_name = _("price list download")
+        verbose_name_plural = _("price list downloads")
+
+    def __str__(self) -> str:
+        return str(self.last_fetch_at or "-")

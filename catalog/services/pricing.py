@@ -1,0 +1,208 @@
+"""Supplier price → Kaspi price.
+
+`kaspi_price()` is pure: given a product, the active rules and the product's category path,
+it returns whole tenge (or None when the product must not be offered at a price). Decimal
+inside, rounded once at the end, never floats. The result is stored on the product by the
+sync and by `reprice_products()`, so the price-list build only reads stored values.
+"""
+
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from django.conf import settings
+from django.db import transaction
+
+from ..models import Category, PriceRule, Product
+
+logger = logging.getLogger(__name__)
+
+NO_PRICE_AT_OR_BELOW = 1  # Al-Style marks "price on request" with price1 ≤ 1
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    price: int | None
+    rule: PriceRule | None = None
+    reason: str = ""
+
+
+def round_price(value: Decimal, rounding: int) -> int:
+    """Round up to a step of 1/10/100 tenge, or up to the next amount ending in 990."""
+    if rounding == PriceRule.Rounding.ENDING_990:
+        thousands = ((value - 990) / 1000).to_integral_value(rounding=ROUND_CEILING)
+        return int(max(thousands, 0) * 1000 + 990)
+    step = Decimal(rounding or 1)
+    return int((value / step).to_integral_value(rounding=ROUND_CEILING) * step)
+
+
+def rule_specificity(rule: PriceRule, category_path: tuple[int, ...]) -> tuple[int, int] | None:
+    """How specifically `rule` fits a product, or None when it does not apply.
+
+    A category rule beats a brand rule, which beats a price band, which beats "all"; a
+    deeper category beats its parent.
+    """
+    if rule.scope == PriceRule.Scope.CATEGORY:
+        if rule.category_id in category_path:
+            return (3, category_path.index(rule.category_id))
+        return None
+    return {
+        PriceRule.Scope.BRAND: (2, 0),
+        PriceRule.Scope.BAND: (1, 0),
+        PriceRule.Scope.ALL: (0, 0),
+    }[rule.scope]
+
+
+def rule_applies(rule: PriceRule, product: Product, category_path: tuple[int, ...]) -> bool:
+    if not rule.active:
+        return False
+    if rule.scope == PriceRule.Scope.BRAND and rule.brand_id != product.brand_id:
+        return False
+    if rule.scope == PriceRule.Scope.BAND:
+        base = getattr(product, rule.base) or 0
+        if rule.band_min is not None and base < rule.band_min:
+            return False
+        if rule.band_max is not None and base >= rule.band_max:
+            return False
+    return rule_specificity(rule, category_path) is not None
+
+
+def select_rule(
+    product: Product, rules: list[PriceRule], category_path: tuple[int, ...]
+) -> PriceRule | None:
+    candidates = [rule for rule in rules if rule_applies(rule, product, category_path)]
+    if not candidates:
+        return None
+    return max(
+        candidates,
+        key=lambda rule: (rule_specificity(rule, category_path), rule.priority, -(rule.pk or 0)),
+    )
+
+
+def kaspi_price(
+    product: Product, rules: list[PriceRule], *, category_path: tuple[int, ...] = ()
+) -> PriceQuote:
+    """The price Kaspi should show for `product`, in whole tenge, or None with a reason."""
+    if product.manual_price is not None:
+        if product.manual_price > NO_PRICE_AT_OR_BELOW:
+            return PriceQuote(int(product.manual_price), None, "manual price")
+        return PriceQuote(None, None, "manual price must be above 1 tenge")
+    if product.price_on_request:
+        return PriceQuote(None, None, "price on request at the supplier")
+    rule = select_rule(product, rules, category_path)
+    if rule is None:
+        return PriceQuote(None, None, "no price rule applies")
+    base = getattr(product, rule.base)
+    if base is None or base <= NO_PRICE_AT_OR_BELOW:
+        return PriceQuote(None, rule, f"{rule.base} is not set")
+    value = Decimal(base) * (Decimal(100) + rule.markup_percent) / Decimal(100)
+    value += Decimal(rule.markup_fixed)
+    if product.price1 and product.price1 > NO_PRICE_AT_OR_BELOW:
+        value = max(value, Decimal(product.price1 + rule.min_margin))
+    price = round_price(value, rule.rounding)
+    if price <= NO_PRICE_AT_OR_BELOW:
+        return PriceQuote(None, rule, "computed price is not above 1 tenge")
+    return PriceQuote(price, rule, rule.name)
+
+
+class Pricer:
+    """Loads the active rules and the category tree once, then quotes many products."""
+
+    def __init__(self):
+        self.rules = list(PriceRule.objects.filter(active=True))
+        parents = dict(Category.objects.values_list("id", "parent_id"))
+        self._paths: dict[int | None, tuple[int, ...]] = {None: ()}
+        for category_id in parents:
+            self._paths[category_id] = self._path(category_id, parents)
+
+    @staticmethod
+    def _path(category_id, parents) -> tuple[int, ...]:
+        path, seen = [], set()
+        while category_id is not None and category_id not in seen:
+            seen.add(category_id)
+            path.append(category_id)
+            category_id = parents.get(category_id)
+        return tuple(reversed(path))
+
+    def quote(self, product: Product) -> PriceQuote:
+        path = self._paths.get(product.category_id, ())
+        return kaspi_price(product, self.rules, category_path=path)
+
+    def apply(self, product: Product) -> bool:
+        """Store the quote on `product` (unless its price is frozen); True if it changed."""
+        if product.price_review:
+            return False
+        quote = self.quote(product)
+        rule_id = quote.rule.pk if quote.rule else None
+        changed = (product.kaspi_price, product.price_rule_id) != (quote.price, rule_id)
+        product.kaspi_price = quote.price
+        product.price_rule_id = rule_id
+        return changed
+
+
+def flag_price_anomaly(product: Product, old_price1: int | None) -> bool:
+    """Freeze the Kaspi price when the dealer price moved by more than PRICE_ANOMALY_SHARE."""
+    new = product.price1
+    if not old_price1 or old_price1 <= NO_PRICE_AT_OR_BELOW or not new:
+        return False
+    if new <= NO_PRICE_AT_OR_BELOW:
+        return False
+    share = abs(Decimal(new) - Decimal(old_price1)) / Decimal(old_price1)
+    if share <= Decimal(str(settings.PRICE_ANOMALY_SHARE)):
+        return False
+    product.price_review = True
+    product.price_review_note = (
+        f"dealer price {old_price1} → {new} ({(share * 100).quantize(Decimal('1'))}%)"
+    )[:255]
+    return True
+
+
+PRICING_FIELDS = ["kaspi_price", "price_rule", "price_review", "price_review_note"]
+
+
+def reprice_products(*, queryset=None, approve: bool = False, batch_size: int = 1000) -> dict:
+    """Recompute and store Kaspi prices; `approve` also unfreezes reviewed prices."""
+    pricer = Pricer()
+    queryset = queryset if queryset is not None else Product.objects.all()
+    counts = {"checked": 0, "changed": 0}
+    pending: list[Product] = []
+    for product in queryset.order_by("pk").iterator(chunk_size=batch_size):
+        counts["checked"] += 1
+        unfrozen = approve and product.price_review
+        if unfrozen:
+            product.price_review = False
+            product.price_review_note = ""
+        if pricer.apply(product) or unfrozen:
+            pending.append(product)
+        if len(pending) >= batch_size:
+            counts["changed"] += _save_prices(pending)
+            pending = []
+    counts["changed"] += _save_prices(pending)
+    logger.info("repriced products: %s", counts)
+    return counts
+
+
+def _save_prices(products: list[Product]) -> int:
+    if products:
+        with transaction.atomic():
+            Product.objects.bulk_update(products, PRICING_FIELDS)
+    return len(products)
+
+
+def preview_prices(products) -> list[dict]:
+    """What the rules would give each product now, without saving (admin preview)."""
+    pricer = Pricer()
+    rows = []
+    for product in products:
+        quote = pricer.quote(product)
+        rows.append(
+            {
+                "product": product,
+                "current": product.kaspi_price,
+                "quoted": quote.price,
+                "rule": quote.rule,
+                "reason": quote.reason,
+                "frozen": product.price_review,
+            }
+        )
+    return rows

@@ -1,0 +1,409 @@
+"""Supplier catalog sync: Al-Style → Category/Brand/Product.
+
+Pages are processed as they arrive (memory stays flat): each page's existing rows are
+loaded in one query, compared by a hash of the supplier fields, and only new or changed
+rows are written (bulk insert / bulk update). A complete run marks products the supplier
+no longer returns as unlisted (never deleted: orders reference them); a run that fails
+mid-way is recorded as partial/failed and marks nothing vanished.
+"""
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from backoffice.exceptions import BackofficeError, ExternalServiceError
+from backoffice.models import SyncRun
+from backoffice.runs import enqueue_job, heartbeat, run_job
+
+from ..clients.alstyle import AlStyleClient
+from ..clients.records import BadRecord, ProductRecord, parse_element, parse_money, parse_quantity
+from ..models import Brand, Category, Product
+from ..skus import derive_sku
+from .pricing import PRICING_FIELDS, Pricer, flag_price_anomaly
+
+logger = logging.getLogger(__name__)
+
+SUPPLIER_FIELDS = [
+    "article_pn",
+    "name",
+    "full_name",
+    "category",
+    "brand",
+    "price1",
+    "price2",
+    "quantity",
+    "quantity_raw",
+    "is_new",
+    "price_on_request",
+    "listed",
+    "available",
+    "data_hash",
+    "raw",
+    "last_seen",
+]
+
+
+class SupplierSyncError(BackofficeError):
+    pass
+
+
+# --- Entry points -------------------------------------------------------------------------
+
+
+def run_catalog_sync(
+    *, triggered_by: str = "command", user=None, dry_run: bool = False, run_id: int | None = None
+) -> SyncRun:
+    """Run a full catalog sync under the catalog lock (then rebuild the price list)."""
+    run = SyncRun.objects.get(pk=run_id) if run_id else None
+    result = run_job(
+        kind=SyncRun.Kind.CATALOG,
+        run=run,
+        triggered_by=triggered_by,
+        user=user,
+        params={"dry_run": dry_run},
+        job=lambda run: sync_catalog(run=run, dry_run=dry_run),
+    )
+    _after_sync(result, dry_run=dry_run)
+    return result
+
+
+def run_stock_sync(
+    *, triggered_by: str = "command", user=None, dry_run: bool = False, run_id: int | None = None
+) -> SyncRun:
+    """Refresh stock and prices of known products under the stock lock."""
+    run = SyncRun.objects.get(pk=run_id) if run_id else None
+    result = run_job(
+        kind=SyncRun.Kind.STOCK,
+        run=run,
+        triggered_by=triggered_by,
+        user=user,
+        params={"dry_run": dry_run},
+        job=lambda run: sync_stock(run=run, dry_run=dry_run),
+    )
+    _after_sync(result, dry_run=dry_run)
+    return result
+
+
+def request_catalog_sync(*, user=None, triggered_by: str = "user", stock_only: bool = False):
+    """Queue a sync unless one is queued or running; returns (run, started)."""
+    kind = SyncRun.Kind.STOCK if stock_only else SyncRun.Kind.CATALOG
+    task = "catalog.tasks.sync_stock_task" if stock_only else "catalog.tasks.sync_catalog_task"
+    return enqueue_job(kind=kind, task=task, triggered_by=triggered_by, user=user)
+
+
+def _after_sync(run: SyncRun, *, dry_run: bool) -> None:
+    """A sync that wrote anything is followed by a price-list rebuild (chained task)."""
+    if dry_run or run.status not in (SyncRun.Status.OK, SyncRun.Status.PARTIAL):
+        return
+    from .feed import request_feed_build
+
+    request_feed_build(triggered_by="chain")
+
+
+# --- Full catalog ---------------------------------------------------------------------------
+
+
+def sync_catalog(*, run: SyncRun, client: AlStyleClient | None = None, dry_run: bool = False):
+    """Fetch categories, brands and every product page; upsert what changed."""
+    client = client or AlStyleClient()
+    for key in ("fetched", "created", "updated", "unchanged", "vanished", "errors"):
+        run.counts.setdefault(key, 0)
+
+    category_map = sync_categories(client.categories(), dry_run=dry_run)
+    heartbeat(run)
+    brand_map = sync_brands(client.brands(), dry_run=dry_run)
+    heartbeat(run)
+
+    pricer = Pricer()
+    seen: set[str] = set()
+    complete = False
+    try:
+        for page in client.iter_product_pages():
+            records = []
+            for raw in page:
+                run.count("fetched")
+                try:
+                    records.append((parse_element(raw), raw))
+                except BadRecord as exc:
+                    run.count("errors")
+                    _note_error(run, str(exc))
+                    logger.warning("Al-Style record skipped: %s", exc)
+            seen.update(record.article for record, _raw in records)
+            upsert_products(
+                records,
+                run=run,
+                category_map=category_map,
+                brand_map=brand_map,
+                pricer=pricer,
+                dry_run=dry_run,
+            )
+            heartbeat(run, done=run.counts["fetched"])
+        complete = True
+    except ExternalServiceError as exc:
+        _note_error(run, str(exc))
+        run.status = SyncRun.Status.PARTIAL if run.counts["fetched"] else SyncRun.Status.FAILED
+        run.error = str(exc)
+        logger.warning("catalog sync stopped early: %s (nothing marked vanished)", exc)
+
+    if complete:
+        if not seen:
+            raise SupplierSyncError(
+                "Al-Style returned no products at all; nothing was changed. "
+                "Check the token's access or try again later."
+            )
+        run.count("vanished", mark_vanished(seen, dry_run=dry_run))
+        if run.counts["errors"]:
+            run.status = SyncRun.Status.PARTIAL
+
+
+def _note_error(run: SyncRun, message: str, limit: int = 20) -> None:
+    lines = run.error.splitlines() if run.error else []
+    if len(lines) < limit:
+        run.error = "\n".join([*lines, message])
+
+
+def sync_categories(rows: Iterable[dict], *, dry_run: bool = False) -> dict[int, int]:
+    """Upsert the category tree from nested sets; return {supplier id: our id}."""
+    parsed = []
+    for row in rows:
+        try:
+            parsed.append(
+                {
+                    "supplier_id": int(row["id"]),
+                    "name": str(row.get("name") or "").replace("\x00", "").strip()[:255]
+                    or str(row["id"]),
+                    "level": int(row.get("level") or 1),
+                    "left": int(row.get("left") or 0),
+                    "right": int(row.get("right") or 0),
+                    "product_count": max(int(row.get("elements") or 0), 0),
+                }
+            )
+        except (KeyError, TypeError, ValueError):
+            logger.warning("Al-Style category skipped: %r", row)
+    parsed.sort(key=lambda item: item["left"])
+    # Nested sets: a category's parent is the nearest enclosing interval.
+    stack: list[dict] = []
+    for item in parsed:
+        while stack and not (
+            stack[-1]["left"] < item["left"] and item["right"] < stack[-1]["right"]
+        ):
+            stack.pop()
+        item["parent_supplier_id"] = stack[-1]["supplier_id"] if stack else None
+        if item["right"] > item["left"]:
+            stack.append(item)
+
+    existing = {c.supplier_id: c for c in Category.objects.all()}
+    if dry_run:
+        return {sid: c.pk for sid, c in existing.items()}
+    with transaction.atomic():
+        for item in parsed:
+            category = existing.get(item["supplier_id"]) or Category(
+                supplier_id=item["supplier_id"]
+            )
+            values = {k: item[k] for k in ("name", "level", "left", "right", "product_count")}
+            if category.pk is None or any(getattr(category, k) != v for k, v in values.items()):
+                for key, value in values.items():
+                    setattr(category, key, value)
+                category.save()
+                existing[item["supplier_id"]] = category
+        for item in parsed:
+            category = existing[item["supplier_id"]]
+            parent = existing.get(item["parent_supplier_id"])
+            parent_id = parent.pk if parent else None
+            if category.parent_id != parent_id:
+                category.parent_id = parent_id
+                category.save(update_fields=["parent"])
+    return {sid: c.pk for sid, c in existing.items()}
+
+
+def sync_brands(rows: Iterable[dict], *, dry_run: bool = False) -> dict[str, int]:
+    """Upsert brands by name; return {name: our id}."""
+    existing = {b.name: b for b in Brand.objects.all()}
+    if not dry_run:
+        for row in rows:
+            name = str(row.get("name") or "").replace("\x00", "").strip()[:255]
+            if not name:
+                continue
+            supplier_id = str(row.get("id") or "")[:64]
+            brand = existing.get(name)
+            if brand is None:
+                existing[name] = Brand.objects.create(name=name, supplier_id=supplier_id)
+            elif supplier_id and brand.supplier_id != supplier_id:
+                brand.supplier_id = supplier_id
+                brand.save(update_fields=["supplier_id"])
+    return {name: brand.pk for name, brand in existing.items()}
+
+
+def upsert_products(
+    records: list[tuple[ProductRecord, dict]],
+    *,
+    run: SyncRun,
+    category_map: dict[int, int],
+    brand_map: dict[str, int],
+    pricer: Pricer,
+    dry_run: bool = False,
+) -> None:
+    """Write one page: insert new products, update changed ones, skip unchanged ones."""
+    if not records:
+        return
+    by_article = {record.article: (record, raw) for record, raw in records}
+    existing = {p.article: p for p in Product.objects.filter(article__in=list(by_article))}
+    now = timezone.now()
+    to_create: list[Product] = []
+    to_update: list[Product] = []
+    for article, (record, raw) in by_article.items():
+        digest = record.data_hash()
+        product = existing.get(article)
+        if product is not None and product.data_hash == digest and product.listed:
+            run.count("unchanged")
+            continue
+        if record.brand and record.brand not in brand_map and not dry_run:
+            brand_map[record.brand] = Brand.objects.get_or_create(name=record.brand)[0].pk
+        old_price1 = product.price1 if product is not None else None
+        if product is None:
+            product = Product(article=article, sku=derive_sku(article), first_seen=now)
+            to_create.append(product)
+        else:
+            to_update.append(product)
+        _apply_record(product, record, raw, digest, now, category_map, brand_map)
+        flag_price_anomaly(product, old_price1)
+        pricer.apply(product)
+
+    run.count("created", len(to_create))
+    run.count("updated", len(to_update))
+    if dry_run:
+        return
+    with transaction.atomic():
+        if to_create:
+            _create_with_unique_skus(to_create)
+        if to_update:
+            Product.objects.bulk_update(to_update, SUPPLIER_FIELDS + PRICING_FIELDS)
+
+
+def _apply_record(product, record, raw, digest, now, category_map, brand_map) -> None:
+    product.article_pn = record.article_pn
+    product.name = record.name
+    product.full_name = record.full_name
+    product.category_id = category_map.get(record.category_id)
+    product.brand_id = brand_map.get(record.brand) if record.brand else None
+    product.price1 = record.price1
+    product.price2 = record.price2
+    product.quantity = record.quantity
+    product.quantity_raw = record.quantity_raw
+    product.is_new = record.is_new
+    product.price_on_request = record.price_on_request
+    product.listed = True
+    product.available = record.quantity > 0
+    product.data_hash = digest
+    product.raw = raw
+    product.last_seen = now
+
+
+def _create_with_unique_skus(products: list[Product]) -> None:
+    """Insert new products; a derived SKU that is already taken gets a numeric suffix."""
+    skus = [p.sku for p in products]
+    taken = set(Product.objects.filter(sku__in=skus).values_list("sku", flat=True))
+    for product in products:
+        if product.sku in taken:
+            base = product.sku[:16]
+            suffix = 2
+            while f"{base}X{suffix}" in taken:
+                suffix += 1
+            product.sku = f"{base}X{suffix}"
+            logger.warning("SKU clash for article %s; using %s", product.article, product.sku)
+        taken.add(product.sku)
+    Product.objects.bulk_create(products, batch_size=500)
+
+
+def mark_vanished(seen: set[str], *, dry_run: bool = False) -> int:
+    """Unlist products a complete run did not return; return how many."""
+    listed = set(Product.objects.filter(listed=True).values_list("article", flat=True))
+    vanished = sorted(listed - seen)
+    if dry_run or not vanished:
+        return len(vanished)
+    now = timezone.now()
+    for start in range(0, len(vanished), 500):
+        chunk = vanished[start : start + 500]
+        Product.objects.filter(article__in=chunk).update(
+            listed=False, available=False, quantity=0, last_seen=now, data_hash=""
+        )
+    logger.info("%d products no longer listed by Al-Style", len(vanished))
+    return len(vanished)
+
+
+# --- Stock and price refresh -----------------------------------------------------------------
+
+
+def sync_stock(*, run: SyncRun, client: AlStyleClient | None = None, dry_run: bool = False):
+    """Refresh quantity and prices of listed products with `quantity-price`, in chunks."""
+    client = client or AlStyleClient()
+    for key in ("fetched", "updated", "unchanged", "missing", "errors"):
+        run.counts.setdefault(key, 0)
+    articles = list(
+        Product.objects.filter(listed=True).order_by("article").values_list("article", flat=True)
+    )
+    heartbeat(run, done=0, total=len(articles))
+    pricer = Pricer()
+    chunk_size = max(1, settings.ALSTYLE_STOCK_CHUNK)
+    for start in range(0, len(articles), chunk_size):
+        chunk = articles[start : start + chunk_size]
+        try:
+            answer = client.quantity_price(chunk)
+        except ExternalServiceError as exc:
+            run.status = SyncRun.Status.PARTIAL if start else SyncRun.Status.FAILED
+            run.error = str(exc)
+            return
+        _apply_stock(chunk, answer, run=run, pricer=pricer, dry_run=dry_run)
+        heartbeat(run, done=min(start + chunk_size, len(articles)))
+    if run.counts["errors"]:
+        run.status = SyncRun.Status.PARTIAL
+
+
+def _apply_stock(chunk, answer, *, run, pricer, dry_run) -> None:
+    changed = []
+    for product in Product.objects.filter(article__in=chunk):
+        row = answer.get(product.article)
+        if row is None:
+            run.count("missing")
+            continue
+        run.count("fetched")
+        try:
+            price1 = parse_money(row.get("price1"))
+            price2 = parse_money(row.get("price2"))
+        except ValueError as exc:
+            run.count("errors")
+            _note_error(run, f"article {product.article}: {exc}")
+            continue
+        quantity, quantity_raw, _ok = parse_quantity(row.get("quantity"))
+        new = (price1, price2, quantity, quantity_raw)
+        if new == (product.price1, product.price2, product.quantity, product.quantity_raw):
+            run.count("unchanged")
+            continue
+        old_price1 = product.price1
+        product.price1, product.price2, product.quantity, product.quantity_raw = new
+        product.price_on_request = price1 is None or price1 <= 1
+        product.available = quantity > 0
+        # The next full sync re-hashes the record; clearing the hash makes it write once.
+        product.data_hash = ""
+        flag_price_anomaly(product, old_price1)
+        pricer.apply(product)
+        changed.append(product)
+    run.count("updated", len(changed))
+    if changed and not dry_run:
+        with transaction.atomic():
+            Product.objects.bulk_update(
+                changed,
+                [
+                    "price1",
+                    "price2",
+                    "quantity",
+                    "quantity_raw",
+                    "price_on_request",
+                    "available",
+                    "data_hash",
+                    *PRICING_FIELDS,
+                ],
+            )

@@ -1,0 +1,30 @@
+"""django-q2 tasks of the catalog: each takes ids, calls one service and returns a summary."""
+
+from .services.feed import run_feed_build
+from .services.pricing import reprice_products
+from .services.sync import run_catalog_sync, run_stock_sync
+
+
+def sync_catalog_task(run_id: int | None = None) -> str:
+    """Full Al-Style catalog sync (scheduled every 30 minutes, or queued by staff)."""
+    return run_catalog_sync(run_id=run_id, triggered_by="schedule").summary()
+
+
+def sync_stock_task(run_id: int | None = None) -> str:
+    """Stock and price refresh of known products."""
+    return run_stock_sync(run_id=run_id, triggered_by="schedule").summary()
+
+
+def build_feed_task(run_id: int | None = None) -> str:
+    """Build, validate and publish the Kaspi price list."""
+    return run_feed_build(run_id=run_id, triggered_by="schedule").summary()
+
+
+def reprice_task() -> dict:
+    """Recompute stored Kaspi prices after price rules changed, then rebuild the price list."""
+    from .services.feed import request_feed_build
+
+    counts = reprice_products()
+    if counts["changed"]:
+        request_feed_build(triggered_by="reprice")
+    return counts

@@ -1,0 +1,100 @@
+"""GET /feed.xml: serves the pre-built price list; sets headers, never builds."""
+
+import base64
+import binascii
+import hmac
+import logging
+import os
+import time
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse, HttpResponseNotModified
+from django.utils.http import http_date, parse_http_date_safe
+from django.views.decorators.http import require_http_methods
+
+from .services.feed import feed_path
+from .services.fetches import record_fetch
+
+logger = logging.getLogger("catalog.feed.fetch")
+
+
+def _authorized(request) -> bool:
+    user, password = settings.FEED_AUTH_USER, settings.FEED_AUTH_PASSWORD
+    if not user and not password:
+        return True
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header.startswith("Basic "):
+        return False
+    try:
+        given_user, _, given_password = (
+            base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return hmac.compare_digest(given_user, user) & hmac.compare_digest(given_password, password)
+
+
+@require_http_methods(["GET", "HEAD"])
+def feed_xml(request):
+    started = time.monotonic()
+    response = _feed_response(request)
+    size = response.get("Content-Length", "0")
+    logger.info(
+        "feed fetch ip=%s status=%s bytes=%s ms=%.0f ua=%r",
+        request.META.get("REMOTE_ADDR", ""),
+        response.status_code,
+        size if response.status_code == 200 else 0,
+        (time.monotonic() - started) * 1000,
+        request.META.get("HTTP_USER_AGENT", "")[:200],
+    )
+    record_fetch(request, response.status_code)
+    return response
+
+
+def _feed_response(request):
+    if not _authorized(request):
+        response = HttpResponse("Authentication required", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Basic realm="Kaspi price list", charset="UTF-8"'
+        return response
+    path = feed_path()
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        response = HttpResponse(
+            "The price list has not been built yet.", status=503, content_type="text/plain"
+        )
+        response["Retry-After"] = "300"
+        return response
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    last_modified = http_date(stat.st_mtime)
+    if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        not_modified = etag in [tag.strip() for tag in if_none_match.split(",")] or (
+            if_none_match.strip() == "*"
+        )
+    else:
+        since = parse_http_date_safe(request.META.get("HTTP_IF_MODIFIED_SINCE", ""))
+        not_modified = since is not None and int(stat.st_mtime) <= since
+    if not_modified:
+        response = HttpResponseNotModified()
+    else:
+        # FileResponse streams the file; GZipMiddleware is not used, so gzip is done here.
+        response = _file_or_gzip(request, path, stat.st_size)
+    response["ETag"] = etag
+    response["Last-Modified"] = last_modified
+    response["Cache-Control"] = "no-cache"
+    response["Vary"] = "Accept-Encoding, Authorization"
+    return response
+
+
+def _file_or_gzip(request, path, size):
+    accepts_gzip = "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "").lower()
+    gz_path = path.with_name(path.name + ".gz")
+    if accepts_gzip and gz_path.exists() and gz_path.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        response = FileResponse(open(gz_path, "rb"), content_type="application/xml; charset=utf-8")
+        response["Content-Encoding"] = "gzip"
+        response["Content-Length"] = str(gz_path.stat().st_size)
+        return response
+    response = FileResponse(open(path, "rb"), content_type="application/xml; charset=utf-8")
+    response["Content-Length"] = str(size)
+    return response

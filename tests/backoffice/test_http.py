@@ -1,0 +1,153 @@
+import logging
+
+import pytest
+import requests
+import responses
+
+from backoffice.exceptions import ExternalServiceError
+from backoffice.http import HttpClient, RetryRule
+
+URL = "https://api.example.test/v1/"
+
+
+def make_client(**kw):
+    sleeps = []
+    client = HttpClient(service="Example", base_url=URL, retries=3, sleep=sleeps.append, **kw)
+    return client, sleeps
+
+
+def test_retries_503_then_succeeds(mocked_http):
+    mocked_http.get(URL + "items", status=503)
+    mocked_http.get(URL + "items", status=503)
+    mocked_http.get(URL + "items", json={"ok": True})
+    client, sleeps = make_client()
+
+    assert client.get_json("items") == {"ok": True}
+    assert len(mocked_http.calls) == 3
+    assert len(sleeps) == 2
+
+
+def test_backoff_grows_exponentially(settings):
+    settings.HTTP_BACKOFF_MAX = 1000
+    client, _ = make_client(backoff_factor=1.0)
+    for attempt in range(4):
+        value = client.backoff(attempt)
+        assert 2**attempt / 2 <= value <= 2**attempt
+
+
+def test_no_retry_on_400_and_api_title_in_error(mocked_http):
+    mocked_http.get(
+        URL + "orders",
+        status=400,
+        json={"errors": [{"title": "Exceeded the maximum difference for the filter"}]},
+    )
+    client, sleeps = make_client()
+
+    with pytest.raises(ExternalServiceError) as err:
+        client.get_json("orders")
+
+    assert len(mocked_http.calls) == 1
+    assert sleeps == []
+    assert err.value.status == 400
+    assert err.value.title == "Exceeded the maximum difference for the filter"
+    assert "Exceeded the maximum difference" in str(err.value)
+    assert str(err.value).startswith("Example: HTTP 400:")
+
+
+def test_retry_after_is_honoured(mocked_http):
+    mocked_http.get(URL + "x", status=429, headers={"Retry-After": "7"})
+    mocked_http.get(URL + "x", json=[])
+    client, sleeps = make_client()
+
+    client.get_json("x")
+
+    assert sleeps == [7.0]
+
+
+def test_post_is_not_retried(mocked_http):
+    mocked_http.post(URL + "create", status=503)
+    client, sleeps = make_client()
+
+    with pytest.raises(ExternalServiceError):
+        client.request("POST", "create", json={})
+    assert len(mocked_http.calls) == 1
+
+
+def test_timeout_raises_clear_error(mocked_http):
+    mocked_http.get(URL + "slow", body=requests.ReadTimeout("read timed out"))
+    client, _ = make_client(timeout=(1, 2))
+
+    with pytest.raises(ExternalServiceError, match=r"no answer within 1 s to connect / 2 s"):
+        client.get_json("slow")
+
+
+def test_connection_error_retried_then_raised(mocked_http):
+    for _ in range(4):
+        mocked_http.get(URL + "down", body=requests.ConnectionError("refused"))
+    client, sleeps = make_client()
+
+    with pytest.raises(ExternalServiceError, match="could not connect"):
+        client.get_json("down")
+    assert len(mocked_http.calls) == 4
+    assert len(sleeps) == 3
+
+
+def test_extra_rule_retries_403_with_its_pause(mocked_http):
+    mocked_http.get(URL + "x", status=403)
+    mocked_http.get(URL + "x", json={"a": 1})
+    client, sleeps = make_client(extra_rules=[RetryRule(status=403, pause=10, tries=2)])
+
+    assert client.get_json("x") == {"a": 1}
+    assert sleeps == [10]
+
+
+def test_non_json_answer_is_clear_error(mocked_http):
+    mocked_http.get(URL + "html", body="<html>oops</html>", status=200)
+    client, _ = make_client()
+
+    with pytest.raises(ExternalServiceError, match="not JSON"):
+        client.get_json("html")
+
+
+def test_every_call_has_timeout_and_user_agent(mocked_http, settings):
+    mocked_http.get(URL + "x", json={})
+    client, _ = make_client()
+    client.get_json("x")
+    request = mocked_http.calls[0].request
+    assert request.headers["User-Agent"] == settings.HTTP_USER_AGENT
+    assert "Mozilla/5.0" in request.headers["User-Agent"]
+
+
+def test_secrets_masked_in_request_log(mocked_http, caplog):
+    token = "supersecrettoken123456"
+    mocked_http.get(URL + "items", json=[])
+    client, _ = make_client()
+    with caplog.at_level(logging.INFO, logger="backoffice.http"):
+        client.get_json("items", params={"access-token": token})
+    text = caplog.text
+    assert token not in text
+    assert "supe…3456" in text
+
+
+@responses.activate
+def test_mask_filter_on_real_handler_output(capsys, settings):
+    """The configured logging filter masks secrets in the final formatted line."""
+    from backoffice.logging import SecretMaskingFilter
+
+    settings.SECRET_SETTINGS = ["ALSTYLE_TOKEN"]
+    settings.ALSTYLE_TOKEN = "alstyle-token-abcdef-987654"
+    logger = logging.getLogger("test.mask")
+    handler = logging.StreamHandler()
+    handler.addFilter(SecretMaskingFilter())
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValueError(f"boom with {settings.ALSTYLE_TOKEN}")
+        except ValueError:
+            logger.exception("failed calling ?access-token=%s", settings.ALSTYLE_TOKEN)
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "alstyle-token-abcdef-987654" not in err
+    assert "alst…7654" in err
+    assert "Traceback" in err
