@@ -1,0 +1,246 @@
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from backoffice.models import JobLock, SyncRun
+from backoffice.runs import acquire_lock
+from catalog.models import Brand, Category, Product
+from catalog.services.sync import run_catalog_sync, run_stock_sync
+from tests import factories
+from tests.factories import element
+
+API = "https://api.al-style.kz/api/"
+
+CATEGORIES = [
+    {"id": 3000, "name": "Компьютеры", "level": 1, "left": 1, "right": 6, "elements": 3},
+    {"id": 3500, "name": "Ноутбуки", "level": 2, "left": 2, "right": 3, "elements": 2},
+    {"id": 3600, "name": "Мониторы", "level": 2, "left": 4, "right": 5, "elements": 1},
+]
+
+
+def fake_supplier(rsps, pages, *, fail_at=None, status=503):
+    """Register categories, brands and product pages; page `fail_at` answers `status`."""
+    rsps.get(API + "categories", json=CATEGORIES)
+    rsps.get(API + "brands", json={"data": [{"id": "guid-1", "name": "Demo"}]})
+    total = sum(len(p) for p in pages)
+    for number, items in enumerate(pages, start=1):
+        if fail_at == number:
+            for _ in range(4):  # the first try and three retries
+                rsps.get(API + "elements-pagination", status=status)
+            return
+        rsps.get(
+            API + "elements-pagination",
+            json={
+                "elements": items,
+                "pagination": {
+                    "totalCount": total,
+                    "totalPages": len(pages),
+                    "currentPage": number,
+                },
+            },
+        )
+
+
+@pytest.fixture(autouse=True)
+def _no_feed_chain(monkeypatch, settings):
+    settings.ALSTYLE_PAGE_SIZE = 2
+    monkeypatch.setattr("catalog.services.feed.request_feed_build", lambda **kw: (None, False))
+
+
+def test_full_sync_creates_everything(mocked_http):
+    fake_supplier(
+        mocked_http,
+        [[element(1, quantity=">50"), element(2, price1=1)], [element(3, category=3600)]],
+    )
+
+    run = run_catalog_sync()
+
+    assert run.status == SyncRun.Status.OK, run.error
+    assert run.counts == {
+        "fetched": 3,
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "vanished": 0,
+        "errors": 0,
+    }
+    laptops = Category.objects.get(supplier_id=3500)
+    assert laptops.parent.supplier_id == 3000
+    p1 = Product.objects.get(article="1")
+    assert (p1.quantity, p1.quantity_raw, p1.available) == (50, ">50", True)
+    assert p1.sku == "AS1"
+    assert p1.category == laptops
+    assert p1.brand == Brand.objects.get(name="Demo")
+    assert Product.objects.get(article="2").price_on_request is True
+
+
+def test_second_run_without_changes_writes_nothing(mocked_http):
+    pages = [[element(1), element(2)], [element(3)]]
+    fake_supplier(mocked_http, pages)
+    run_catalog_sync()
+    fake_supplier(mocked_http, pages)
+
+    with CaptureQueriesContext(connection) as queries:
+        run = run_catalog_sync()
+
+    product_writes = [
+        q["sql"]
+        for q in queries
+        if "catalog_product" in q["sql"]
+        and q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT"))
+    ]
+    assert product_writes == []
+    assert run.counts["unchanged"] == 3
+    assert run.counts["created"] == run.counts["updated"] == 0
+
+
+def test_changed_product_is_updated(mocked_http):
+    fake_supplier(mocked_http, [[element(1), element(2)]])
+    run_catalog_sync()
+    fake_supplier(mocked_http, [[element(1, quantity=0), element(2)]])
+
+    run = run_catalog_sync()
+
+    assert run.counts["updated"] == 1
+    assert run.counts["unchanged"] == 1
+    assert Product.objects.get(article="1").available is False
+
+
+def test_vanished_product_on_complete_run_becomes_unavailable(mocked_http):
+    fake_supplier(mocked_http, [[element(1), element(2)]])
+    run_catalog_sync()
+    fake_supplier(mocked_http, [[element(1)]])
+
+    run = run_catalog_sync()
+
+    assert run.counts["vanished"] == 1
+    gone = Product.objects.get(article="2")
+    assert (gone.listed, gone.available, gone.quantity) == (False, False, 0)
+
+
+def test_5xx_mid_run_is_partial_and_marks_nothing_vanished(mocked_http):
+    fake_supplier(mocked_http, [[element(1), element(2)], [element(3)]])
+    run_catalog_sync()
+    fake_supplier(mocked_http, [[element(1), element(2, quantity=9)], [element(3)]], fail_at=2)
+
+    run = run_catalog_sync()
+
+    assert run.status == SyncRun.Status.PARTIAL
+    assert "HTTP 503" in run.error
+    assert Product.objects.get(article="3").listed is True
+    assert Product.objects.get(article="2").quantity == 9  # the good page was kept
+    assert run.counts["vanished"] == 0
+
+
+def test_failure_on_first_page_is_failed(mocked_http):
+    fake_supplier(mocked_http, [[element(1)]], fail_at=1)
+    run = run_catalog_sync()
+    assert run.status == SyncRun.Status.FAILED
+
+
+def test_bad_records_are_counted_and_good_ones_kept(mocked_http):
+    fake_supplier(
+        mocked_http,
+        [
+            [element(1), element(2, price1="??")],
+            [{"name": "no article"}, element(4, name="", full_name="")],
+        ],
+    )
+
+    run = run_catalog_sync()
+
+    assert run.status == SyncRun.Status.PARTIAL
+    assert run.counts["errors"] == 3
+    assert run.counts["created"] == 1
+    assert "article 2" in run.error
+    assert list(Product.objects.values_list("article", flat=True)) == ["1"]
+
+
+def test_hostile_names_stored_exactly(mocked_http):
+    hostile = 'Кабель & <b>"HDMI"</b> 😀 \x01\x1f ' + "я" * 600
+    fake_supplier(mocked_http, [[element(1, name=hostile, full_name=hostile)]])
+
+    run_catalog_sync()
+
+    product = Product.objects.get(article="1")
+    assert product.name == hostile.strip()
+    assert product.full_name == hostile.strip()
+
+
+def test_concurrent_start_is_refused(mocked_http):
+    assert acquire_lock("catalog", "someone-else")
+
+    run = run_catalog_sync()
+
+    assert run.status == SyncRun.Status.SKIPPED
+    assert JobLock.objects.get(kind="catalog").rerun_requested is True
+    assert len(mocked_http.calls) == 0
+
+
+def test_dry_run_writes_no_products(mocked_http):
+    fake_supplier(mocked_http, [[element(1), element(2)]])
+    run = run_catalog_sync(dry_run=True)
+    assert run.counts["created"] == 2
+    assert Product.objects.count() == 0
+
+
+def test_staff_fields_survive_sync(mocked_http):
+    fake_supplier(mocked_http, [[element(1)]])
+    run_catalog_sync()
+    Product.objects.filter(article="1").update(sku="CUSTOM1", kaspi_enabled=False)
+    fake_supplier(mocked_http, [[element(1, price1=10500)]])
+
+    run_catalog_sync()
+
+    product = Product.objects.get(article="1")
+    assert (product.sku, product.kaspi_enabled, product.price1) == ("CUSTOM1", False, 10500)
+
+
+def test_price_jump_freezes_kaspi_price(mocked_http):
+    factories.rule(markup_percent=10)
+    fake_supplier(mocked_http, [[element(1, price1=10000)]])
+    run_catalog_sync()
+    assert Product.objects.get(article="1").kaspi_price == 11000
+    fake_supplier(mocked_http, [[element(1, price1=30000)]])
+
+    run_catalog_sync()
+
+    product = Product.objects.get(article="1")
+    assert product.price_review is True
+    assert product.kaspi_price == 11000
+    assert "10000 → 30000" in product.price_review_note
+
+
+def test_stock_sync_updates_changed_rows_only(mocked_http):
+    factories.product(article="1", quantity=5, price1=100, price2=150)
+    factories.product(article="2", quantity=5, price1=100, price2=150)
+    mocked_http.get(
+        API + "quantity-price",
+        json={
+            "data": {
+                "1": {"quantity": ">50", "price1": 100, "price2": 150},
+                "2": {"quantity": 5, "price1": 100, "price2": 150},
+            }
+        },
+    )
+    # factories leave quantity_raw empty; the second row matches once raw text is equal
+    Product.objects.filter(article="2").update(quantity_raw="5")
+
+    run = run_stock_sync()
+
+    assert run.status == SyncRun.Status.OK
+    assert run.counts["updated"] == 1
+    assert run.counts["unchanged"] == 1
+    assert Product.objects.get(article="1").quantity == 50
+
+
+def test_command_prints_summary_and_fails_nonzero(mocked_http, capsys):
+    fake_supplier(mocked_http, [[element(1)]], fail_at=1)
+    with pytest.raises(CommandError):
+        call_command("sync_alstyle")
+
+    fake_supplier(mocked_http, [[element(1)]])
+    call_command("sync_alstyle")
+    assert "catalog run" in capsys.readouterr().out
