@@ -9,6 +9,7 @@ after JOB_LOCK_STALE_SECONDS its lock may be taken over.
 """
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -77,17 +78,29 @@ def release_lock(kind: str, holder: str) -> None:
     JobLock.objects.filter(kind=kind, holder=holder).update(holder="", heartbeat_at=None)
 
 
-def heartbeat(run: SyncRun, *, done: int | None = None, total: int | None = None) -> None:
-    """Record progress on the run and refresh its lock, so it is not taken as stale."""
-    fields = []
+HEARTBEAT_EVERY_SECONDS = 2.0
+
+
+def heartbeat(
+    run: SyncRun, *, done: int | None = None, total: int | None = None, force: bool = False
+) -> None:
+    """Record progress on the run and refresh its lock, so it is not taken as stale.
+
+    Written at most every HEARTBEAT_EVERY_SECONDS (two small UPDATEs), so a tight loop can
+    call it per page without a commit per page.
+    """
+    now = time.monotonic()
     if done is not None:
         run.progress_done = done
-        fields.append("progress_done")
     if total is not None:
         run.progress_total = total
-        fields.append("progress_total")
-    if run.pk and fields:
-        SyncRun.objects.filter(pk=run.pk).update(**{name: getattr(run, name) for name in fields})
+    if not force and now - getattr(run, "_beat_at", 0.0) < HEARTBEAT_EVERY_SECONDS:
+        return
+    run._beat_at = now
+    if run.pk:
+        SyncRun.objects.filter(pk=run.pk).update(
+            progress_done=run.progress_done, progress_total=run.progress_total
+        )
     JobLock.objects.filter(kind=run.kind, holder=str(run.pk)).update(heartbeat_at=timezone.now())
 
 

@@ -9,7 +9,7 @@ goes on with the rest.
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 
 _DIGITS = re.compile(r"\d+")
@@ -41,8 +41,12 @@ class ProductRecord:
         return self.price1 is None or self.price1 <= 1
 
     def data_hash(self) -> str:
-        payload = json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        # A plain tuple of the fields: dataclasses.asdict deep-copies and is 10× slower.
+        payload = json.dumps([getattr(self, name) for name in _FIELD_NAMES], ensure_ascii=False)
         return hashlib.md5(payload.encode(), usedforsecurity=False).hexdigest()
+
+
+_FIELD_NAMES = [f.name for f in fields(ProductRecord)]
 
 
 def clean_text(value) -> str:

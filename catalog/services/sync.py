@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from backoffice.db import insert_rows
 from backoffice.exceptions import BackofficeError, ExternalServiceError
 from backoffice.models import SyncRun
 from backoffice.runs import enqueue_job, heartbeat, run_job
@@ -250,16 +251,33 @@ def upsert_products(
     if not records:
         return
     by_article = {record.article: (record, raw) for record, raw in records}
-    existing = {p.article: p for p in Product.objects.filter(article__in=list(by_article))}
+    # Cheap first pass: only hashes. Full rows are loaded for changed products alone, so an
+    # unchanged page costs one narrow query and no writes.
+    known = {
+        article: (digest, listed)
+        for article, digest, listed in Product.objects.filter(
+            article__in=list(by_article)
+        ).values_list("article", "data_hash", "listed")
+    }
+    changed_articles = []
+    for article, (record, _raw) in by_article.items():
+        if known.get(article) == (record.data_hash(), True):
+            run.count("unchanged")
+        else:
+            changed_articles.append(article)
+    if not changed_articles:
+        return
+    existing = {
+        p.article: p
+        for p in Product.objects.filter(article__in=[a for a in changed_articles if a in known])
+    }
     now = timezone.now()
     to_create: list[Product] = []
     to_update: list[Product] = []
-    for article, (record, raw) in by_article.items():
+    for article in changed_articles:
+        record, raw = by_article[article]
         digest = record.data_hash()
         product = existing.get(article)
-        if product is not None and product.data_hash == digest and product.listed:
-            run.count("unchanged")
-            continue
         if record.brand and record.brand not in brand_map and not dry_run:
             brand_map[record.brand] = Brand.objects.get_or_create(name=record.brand)[0].pk
         old_price1 = product.price1 if product is not None else None
@@ -315,7 +333,7 @@ def _create_with_unique_skus(products: list[Product]) -> None:
             product.sku = f"{base}X{suffix}"
             logger.warning("SKU clash for article %s; using %s", product.article, product.sku)
         taken.add(product.sku)
-    Product.objects.bulk_create(products, batch_size=500)
+    insert_rows(Product, products)
 
 
 def mark_vanished(seen: set[str], *, dry_run: bool = False) -> int:

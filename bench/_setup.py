@@ -1,0 +1,68 @@
+"""Shared set-up for benchmarks: Django on a dedicated PostgreSQL database, migrated."""
+
+import os
+import resource
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings_test")
+
+
+def create_database(url: str) -> None:
+    import psycopg2
+
+    name = url.rsplit("/", 1)[1]
+    if not url.startswith("postgres"):
+        return
+    base = url.rsplit("/", 1)[0] + "/postgres"
+    conn = psycopg2.connect(base)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if not cur.fetchone():
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def setup():
+    create_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    import logging
+
+    logging.disable(logging.WARNING)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class WriteCounter:
+    """Counts INSERT/UPDATE/DELETE statements on a table (a connection execute wrapper)."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.writes = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        head = sql.lstrip()[:6].upper()
+        if self.table in sql and head in {"INSERT", "UPDATE", "DELETE"}:
+            self.writes += 1
+        return execute(sql, params, many, context)
