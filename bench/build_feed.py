@@ -1,0 +1,196 @@
+"""Benchmark: the Kaspi price list for 100,000 products in PostgreSQL.
+
+Prints the time and RSS growth of build + validate + publish (targets ≤ 3 s, ≤ 50 MB),
+the same for a naive baseline (whole tree with lxml SubElement, then tostring) over the
+same rows, and the rate of 304 answers of /feed.xml from a local server (target ≥ 300/s).
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _setup  # noqa: E402
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def populate():
+    from django.utils import timezone
+
+    from backoffice.db import insert_rows
+    from catalog.models import Brand, FeedBuild, Product
+
+    Product.objects.all().delete()
+    FeedBuild.objects.all().delete()
+    brands = [Brand.objects.get_or_create(name=f"Brand {b}")[0] for b in range(50)]
+    now = timezone.now()
+    rows = []
+    for i in range(N):
+        rows.append(
+            Product(
+                article=str(100000 + i),
+                sku=f"AS{100000 + i}",
+                name=f"Товар {i} & <demo> «{i % 97}» " + "x" * (i % 40),
+                brand_id=brands[i % 50].pk,
+                price1=1000 + i,
+                price2=1200 + i,
+                quantity=i % 20,
+                available=i % 20 > 0,
+                kaspi_price=1500 + i,
+                first_seen=now,
+                last_seen=now,
+            )
+        )
+        if len(rows) == 5000:
+            insert_rows(Product, rows)
+            rows = []
+    insert_rows(Product, rows)
+
+
+def naive_baseline(path):
+    from lxml import etree
+
+    from catalog.services.feed import NS, feed_rows
+
+    root = etree.Element(f"{{{NS}}}kaspi_catalog", nsmap={None: NS})
+    etree.SubElement(root, f"{{{NS}}}company").text = "C"
+    etree.SubElement(root, f"{{{NS}}}merchantid").text = "M"
+    offers = etree.SubElement(root, f"{{{NS}}}offers")
+    for row in feed_rows():
+        offer = etree.SubElement(offers, f"{{{NS}}}offer", sku=row["sku"])
+        etree.SubElement(offer, f"{{{NS}}}model").text = row["name"]
+        etree.SubElement(offer, f"{{{NS}}}brand").text = row["brand__name"]
+        av = etree.SubElement(offer, f"{{{NS}}}availabilities")
+        etree.SubElement(
+            av,
+            f"{{{NS}}}availability",
+            available="yes",
+            storeId="PP1",
+            stockCount=str(row["quantity"]),
+        )
+        etree.SubElement(offer, f"{{{NS}}}price").text = str(row["kaspi_price"])
+    Path(path).write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+
+
+def measure(label, func):
+    before = _setup.current_rss_mb()
+    peak = [before]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _setup.current_rss_mb())
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    result = func()
+    elapsed = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    growth = peak[0] - before
+    print(f"{label}: {elapsed:.2f} s, peak RSS growth {growth:.1f} MB")
+    return elapsed, growth, result
+
+
+def load_304(feed_url, etag, total=3000, threads=4):
+    import requests
+
+    done = []
+
+    def worker(count):
+        session = requests.Session()
+        ok = 0
+        for _ in range(count):
+            if session.get(feed_url, headers={"If-None-Match": etag}).status_code == 304:
+                ok += 1
+        done.append(ok)
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(total // threads,)) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return sum(done), elapsed
+
+
+def main():
+    _setup.setup()
+    from django.conf import settings
+
+    from catalog.services.feed import build_feed, feed_path
+
+    populate()
+    print(f"products: {N}")
+    first, _, build = measure("ours, first build (writes every row's state)", build_feed)
+    print(f"  offers={build.offers_total} bytes={build.size_bytes} status={build.status}")
+    elapsed, growth, build = measure("ours, rebuild: build + validate + publish", build_feed)
+    print(f"  offers={build.offers_total} bytes={build.size_bytes} status={build.status}")
+    base_elapsed, base_growth, _ = measure(
+        "naive baseline: whole tree + tostring (no validation)",
+        lambda: naive_baseline(Path(settings.FEED_DIR) / "naive.xml"),
+    )
+    print(
+        f"ratio: ours is {base_elapsed / elapsed:.2f}x the baseline's speed and uses "
+        f"{growth / base_growth if base_growth else 0:.2f} of its memory growth"
+    )
+
+    # /feed.xml under load: a real server process on 127.0.0.1, 304 answers.
+    port = "8765"
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+        "FEED_DIR": str(settings.FEED_DIR),
+        "LOG_FILE": "",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "runserver",
+            "--noreload",
+            "--nothreading",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import requests
+
+        url = f"http://127.0.0.1:{port}/feed.xml"
+        etag = None
+        for _ in range(100):
+            try:
+                etag = requests.head(url, timeout=1).headers["ETag"]
+                break
+            except Exception:
+                time.sleep(0.1)
+        ok, seconds = load_304(url, etag)
+        rate = ok / seconds
+        print(f"/feed.xml 304 answers: {ok} in {seconds:.2f} s = {rate:.0f} req/s (runserver)")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    passed = elapsed <= 3 and growth <= 50 and elapsed < base_elapsed and growth * 5 <= base_growth
+    print(f"file: {feed_path()}")
+    print(
+        f"targets: ≤ 3 s: {elapsed:.2f}; ≤ 50 MB: {growth:.1f}; faster than baseline and ≤ 1/5 "
+        f"of its memory; 304 ≥ 300/s: {rate:.0f} -> {'PASS' if passed and rate >= 300 else 'FAIL'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
