@@ -55,13 +55,14 @@ def populate():
 def naive_baseline(path):
     from lxml import etree
 
-    from catalog.services.feed import NS, feed_rows
+    from catalog.services.feed import NS, ROW_FIELDS, feed_rows
 
     root = etree.Element(f"{{{NS}}}kaspi_catalog", nsmap={None: NS})
     etree.SubElement(root, f"{{{NS}}}company").text = "C"
     etree.SubElement(root, f"{{{NS}}}merchantid").text = "M"
     offers = etree.SubElement(root, f"{{{NS}}}offers")
-    for row in feed_rows():
+    for values in feed_rows():
+        row = dict(zip(ROW_FIELDS, values, strict=True))
         offer = etree.SubElement(offers, f"{{{NS}}}offer", sku=row["sku"])
         etree.SubElement(offer, f"{{{NS}}}model").text = row["name"]
         etree.SubElement(offer, f"{{{NS}}}brand").text = row["brand__name"]
@@ -126,7 +127,7 @@ def main():
     _setup.setup()
     from django.conf import settings
 
-    from catalog.services.feed import build_feed, feed_path
+    from catalog.services.feed import ConcurrentValidator, build_feed, feed_path
 
     populate()
     print(f"products: {N}")
@@ -134,6 +135,7 @@ def main():
     print(f"  offers={build.offers_total} bytes={build.size_bytes} status={build.status}")
     elapsed, growth, build = measure("ours, rebuild: build + validate + publish", build_feed)
     print(f"  offers={build.offers_total} bytes={build.size_bytes} status={build.status}")
+    print(f"  validator child process: peak RSS {ConcurrentValidator.peak_rss_mb} MB (total)")
     base_elapsed, base_growth, _ = measure(
         "naive baseline: whole tree + tostring (no validation)",
         lambda: naive_baseline(Path(settings.FEED_DIR) / "naive.xml"),
@@ -184,10 +186,13 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=10)
-    passed = elapsed <= 3 and growth <= 50 and elapsed < base_elapsed and growth * 5 <= base_growth
+    # Our memory is the build process's growth plus the whole validator child.
+    memory = growth + (ConcurrentValidator.peak_rss_mb or 0)
+    passed = elapsed <= 3 and memory <= 50 and elapsed < base_elapsed and memory * 5 <= base_growth
     print(f"file: {feed_path()}")
     print(
-        f"targets: ≤ 3 s: {elapsed:.2f}; ≤ 50 MB: {growth:.1f}; faster than baseline and ≤ 1/5 "
+        f"targets: ≤ 3 s: {elapsed:.2f}; ≤ 50 MB: {memory:.1f} (incl. validator); "
+        "faster than baseline and ≤ 1/5 "
         f"of its memory; 304 ≥ 300/s: {rate:.0f} -> {'PASS' if passed and rate >= 300 else 'FAIL'}"
     )
 

@@ -180,9 +180,9 @@ def _offer(sku, price="100", store="PP1"):
 @pytest.mark.parametrize(
     ("offers_xml", "message"),
     [
-        ((_offer("A1"), _offer("A1")), "duplicate SKU"),
-        ((_offer("A" * 21),), "SKU does not match"),
-        ((_offer("A1", store="PP9"),), "unknown storeId"),
+        ((_offer("A1"), _offer("A1")), "duplicate SKU 'A1'"),
+        ((_offer("A" * 21),), "not accepted by the pattern"),
+        ((_offer("A1", store="PP9"),), "'PP9' is not an element of the set"),
         ((_offer("A1", price="1"),), "not a valid|above 1"),
         ((), "not a valid|no offers"),
     ],
@@ -192,6 +192,13 @@ def test_validation_refusals(tmp_path, settings, offers_xml, message):
     settings.KASPI_STORE_IDS = ["PP1"]
     with pytest.raises(FeedValidationError, match=message):
         validate_feed_file(_file_with_offers(tmp_path, *offers_xml))
+
+
+def test_sku_pattern_setting_narrows_the_schema(tmp_path, settings):
+    settings.SKU_PATTERN = r"^[0-9]{1,5}$"
+    with pytest.raises(FeedValidationError, match="not accepted by the pattern"):
+        validate_feed_file(_file_with_offers(tmp_path, _offer("AS1")))
+    assert validate_feed_file(_file_with_offers(tmp_path, _offer("12345")))["offers"] == 1
 
 
 def test_empty_build_is_refused_and_nothing_published():

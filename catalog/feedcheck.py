@@ -1,0 +1,66 @@
+"""Streaming check of a price list against a schema; no Django, so it can run as a child.
+
+`python -m catalog.feedcheck SCHEMA.xsd < kaspi.xml` prints `{"offers": N}` or
+`{"error": "..."}` and its own `peak_rss_mb`. The price-list build runs it as a second
+process fed by the writer, so validation (libxml2 holds the GIL) overlaps writing.
+"""
+
+import json
+import resource
+import sys
+
+from lxml import etree
+
+OFFER_TAG = "{kaspiShopping}offer"
+
+
+class FeedCheckError(ValueError):
+    pass
+
+
+def count_valid_offers(source, schema: etree.XMLSchema) -> int:
+    """Parse `source` (a path or binary file) with `schema`; return the offer count.
+
+    Raises etree.XMLSyntaxError (schema violations included) or FeedCheckError (a duplicate
+    SKU) on the first error. Each offer is freed once counted; only the set of SKUs grows.
+    """
+    offers = 0
+    seen: set[str] = set()
+    for _event, offer in etree.iterparse(source, events=("end",), tag=OFFER_TAG, schema=schema):
+        offers += 1
+        sku = offer.get("sku")
+        if sku in seen:
+            raise FeedCheckError(f"duplicate SKU {sku!r} (offer {offers})")
+        seen.add(sku)
+        offer.clear()
+        while offer.getprevious() is not None:
+            del offer.getparent()[0]
+    return offers
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM belongs to the address space made by exec; ru_maxrss
+    would also count the parent's peak, which Linux carries across fork and exec."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def main(argv: list[str]) -> int:
+    schema = etree.XMLSchema(etree.parse(argv[1]))
+    try:
+        result = {"offers": count_valid_offers(sys.stdin.buffer, schema)}
+    except (etree.XMLSyntaxError, FeedCheckError) as exc:
+        result = {"error": str(exc)}
+    result["peak_rss_mb"] = _peak_rss_mb()
+    sys.stdout.write(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
