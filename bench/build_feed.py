@@ -32,19 +32,19 @@ def populate():
     rows = []
     for i in range(N):
         rows.append(
-            Product(
-                article=str(100000 + i),
-                sku=f"AS{100000 + i}",
-                name=f"Товар {i} & <demo> «{i % 97}» " + "x" * (i % 40),
-                brand_id=brands[i % 50].pk,
-                price1=1000 + i,
-                price2=1200 + i,
-                quantity=i % 20,
-                available=i % 20 > 0,
-                kaspi_price=1500 + i,
-                first_seen=now,
-                last_seen=now,
-            )
+            {
+                "article": str(100000 + i),
+                "sku": f"AS{100000 + i}",
+                "name": f"Товар {i} & <demo> «{i % 97}» " + "x" * (i % 40),
+                "brand_id": brands[i % 50].pk,
+                "price1": 1000 + i,
+                "price2": 1200 + i,
+                "quantity": i % 20,
+                "available": i % 20 > 0,
+                "kaspi_price": 1500 + i,
+                "first_seen": now,
+                "last_seen": now,
+            }
         )
         if len(rows) == 5000:
             insert_rows(Product, rows)

@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import admin, messages
 from django.db import transaction
 from django.shortcuts import redirect
@@ -121,7 +123,7 @@ class ProductAdmin(admin.ModelAdmin):
         "first_seen",
         "last_seen",
         "updated_at",
-        "raw",
+        "raw_pretty",
     ]
     fieldsets = [
         (
@@ -166,11 +168,19 @@ class ProductAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Raw supplier data"), {"classes": ["collapse"], "fields": ["raw"]}),
+        (_("Raw supplier data"), {"classes": ["collapse"], "fields": ["raw_pretty"]}),
     ]
 
     def has_add_permission(self, request):
         return False  # products come from the supplier sync
+
+    @admin.display(description=_("supplier data"))
+    def raw_pretty(self, obj):
+        try:
+            text = json.dumps(json.loads(obj.raw), ensure_ascii=False, indent=2)
+        except ValueError:
+            text = obj.raw
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
 
     @admin.display(description=_("name"), ordering="name")
     def name_short(self, obj):

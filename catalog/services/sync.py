@@ -7,8 +7,10 @@ no longer returns as unlisted (never deleted: orders reference them); a run that
 mid-way is recorded as partial/failed and marks nothing vanished.
 """
 
+import json
 import logging
 from collections.abc import Iterable
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import transaction
@@ -259,9 +261,10 @@ def upsert_products(
             article__in=list(by_article)
         ).values_list("article", "data_hash", "listed")
     }
+    digests = {article: record.data_hash() for article, (record, _raw) in by_article.items()}
     changed_articles = []
-    for article, (record, _raw) in by_article.items():
-        if known.get(article) == (record.data_hash(), True):
+    for article, digest in digests.items():
+        if known.get(article) == (digest, True):
             run.count("unchanged")
         else:
             changed_articles.append(article)
@@ -272,23 +275,34 @@ def upsert_products(
         for p in Product.objects.filter(article__in=[a for a in changed_articles if a in known])
     }
     now = timezone.now()
-    to_create: list[Product] = []
+    to_create: list[dict] = []
     to_update: list[Product] = []
     for article in changed_articles:
         record, raw = by_article[article]
-        digest = record.data_hash()
-        product = existing.get(article)
         if record.brand and record.brand not in brand_map and not dry_run:
             brand_map[record.brand] = Brand.objects.get_or_create(name=record.brand)[0].pk
-        old_price1 = product.price1 if product is not None else None
+        values = _record_values(record, raw, digests[article], now, category_map, brand_map)
+        product = existing.get(article)
         if product is None:
-            product = Product(article=article, sku=derive_sku(article), first_seen=now)
-            to_create.append(product)
+            # New products are plain row dicts: no model instance needed to insert them.
+            quote = pricer.quote(SimpleNamespace(manual_price=None, **values))
+            to_create.append(
+                {
+                    "article": article,
+                    "sku": derive_sku(article),
+                    "first_seen": now,
+                    "kaspi_price": quote.price,
+                    "price_rule_id": quote.rule.pk if quote.rule else None,
+                    **values,
+                }
+            )
         else:
+            old_price1 = product.price1
+            for name, value in values.items():
+                setattr(product, name, value)
+            flag_price_anomaly(product, old_price1)
+            pricer.apply(product)
             to_update.append(product)
-        _apply_record(product, record, raw, digest, now, category_map, brand_map)
-        flag_price_anomaly(product, old_price1)
-        pricer.apply(product)
 
     run.count("created", len(to_create))
     run.count("updated", len(to_update))
@@ -301,39 +315,43 @@ def upsert_products(
             Product.objects.bulk_update(to_update, SUPPLIER_FIELDS + PRICING_FIELDS)
 
 
-def _apply_record(product, record, raw, digest, now, category_map, brand_map) -> None:
-    product.article_pn = record.article_pn
-    product.name = record.name
-    product.full_name = record.full_name
-    product.category_id = category_map.get(record.category_id)
-    product.brand_id = brand_map.get(record.brand) if record.brand else None
-    product.price1 = record.price1
-    product.price2 = record.price2
-    product.quantity = record.quantity
-    product.quantity_raw = record.quantity_raw
-    product.is_new = record.is_new
-    product.price_on_request = record.price_on_request
-    product.listed = True
-    product.available = record.quantity > 0
-    product.data_hash = digest
-    product.raw = raw
-    product.last_seen = now
+def _record_values(record, raw, digest, now, category_map, brand_map) -> dict:
+    """The supplier-owned columns of a product, by attribute name."""
+    return {
+        "article_pn": record.article_pn,
+        "name": record.name,
+        "full_name": record.full_name,
+        "category_id": category_map.get(record.category_id),
+        "brand_id": brand_map.get(record.brand) if record.brand else None,
+        "price1": record.price1,
+        "price2": record.price2,
+        "quantity": record.quantity,
+        "quantity_raw": record.quantity_raw,
+        "is_new": record.is_new,
+        "price_on_request": record.price_on_request,
+        "listed": True,
+        "available": record.quantity > 0,
+        "data_hash": digest,
+        "raw": json.dumps(raw, ensure_ascii=False),
+        "last_seen": now,
+    }
 
 
-def _create_with_unique_skus(products: list[Product]) -> None:
+def _create_with_unique_skus(rows: list[dict]) -> None:
     """Insert new products; a derived SKU that is already taken gets a numeric suffix."""
-    skus = [p.sku for p in products]
-    taken = set(Product.objects.filter(sku__in=skus).values_list("sku", flat=True))
-    for product in products:
-        if product.sku in taken:
-            base = product.sku[:16]
+    taken = set(
+        Product.objects.filter(sku__in=[row["sku"] for row in rows]).values_list("sku", flat=True)
+    )
+    for row in rows:
+        if row["sku"] in taken:
+            base = row["sku"][:16]
             suffix = 2
             while f"{base}X{suffix}" in taken:
                 suffix += 1
-            product.sku = f"{base}X{suffix}"
-            logger.warning("SKU clash for article %s; using %s", product.article, product.sku)
-        taken.add(product.sku)
-    insert_rows(Product, products)
+            logger.warning("SKU clash for article %s; using %sX%s", row["article"], base, suffix)
+            row["sku"] = f"{base}X{suffix}"
+        taken.add(row["sku"])
+    insert_rows(Product, rows)
 
 
 def mark_vanished(seen: set[str], *, dry_run: bool = False) -> int:

@@ -1,0 +1,34 @@
+from datetime import UTC, datetime
+
+from backoffice.db import insert_rows
+from catalog.models import Product
+from tests import factories
+
+
+def test_insert_rows_roundtrip_with_defaults_and_hostile_text():
+    brand = factories.brand()
+    seen = datetime(2026, 3, 1, 10, 30, tzinfo=UTC)
+    name = "Кабель \"USB\" <&> 'q' 😀 \\ %s %(x)s"
+    rows = [
+        {"article": "1", "sku": "AS1", "name": name, "brand_id": brand.pk, "first_seen": seen},
+        {"article": "2", "sku": "AS2", "name": "Plain", "price1": 1500, "quantity": 7},
+    ]
+
+    assert insert_rows(Product, rows) == 2
+
+    first = Product.objects.get(article="1")
+    assert first.name == name
+    assert first.brand == brand
+    assert first.first_seen == seen
+    assert first.kaspi_enabled is True  # model default
+    assert first.price1 is None  # null default
+    assert first.full_name == ""  # blank text default
+    assert first.updated_at is not None  # auto_now filled
+    second = Product.objects.get(article="2")
+    assert (second.price1, second.quantity) == (1500, 7)
+
+
+def test_insert_rows_in_batches():
+    rows = [{"article": str(n), "sku": f"AS{n}", "name": f"P{n}"} for n in range(25)]
+    assert insert_rows(Product, rows, batch_size=10) == 25
+    assert Product.objects.count() == 25
