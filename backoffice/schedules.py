@@ -15,6 +15,11 @@ def schedule_specs() -> list[dict]:
             "func": "catalog.tasks.sync_stock_task",
             "minutes": settings.STOCK_SYNC_INTERVAL_MINUTES,
         },
+        {
+            "name": "kaspi-orders",
+            "func": "orders.tasks.import_orders_task",
+            "minutes": settings.ORDERS_SYNC_INTERVAL_MINUTES,
+        },
     ]
 
 

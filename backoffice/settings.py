@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django_q",
     "backoffice.apps.BackofficeConfig",
     "catalog.apps.CatalogConfig",
+    "orders.apps.OrdersConfig",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,7 @@ HEALTH_CHECKS = [
     "backoffice.health.check_task_worker",
     "catalog.health.check_catalog_sync",
     "catalog.health.check_feed",
+    "orders.health.check_order_import",
 ]
 HEALTH_WORKER_MAX_AGE = env.int("HEALTH_WORKER_MAX_AGE", default=180)
 
@@ -238,8 +240,24 @@ FEED_AUTH_USER = env.str("FEED_AUTH_USER", default="")
 FEED_AUTH_PASSWORD = env.str("FEED_AUTH_PASSWORD", default="")
 FEED_BRAND_PLACEHOLDER = env.str("FEED_BRAND_PLACEHOLDER", default="")
 
+# --- Kaspi Shop API v2: orders (docs/kaspi-shop-api.md) --------------------------------
+KASPI_SHOP_API_URL = env.str("KASPI_SHOP_API_URL", default="https://kaspi.kz/shop/api/v2")
+KASPI_SHOP_TOKEN = env.str("KASPI_SHOP_TOKEN", default="")
+# Only for cabinets holding several shops (unconfirmed header; sent only when set).
+KASPI_MERCHANT_UID = env.str("KASPI_MERCHANT_UID", default="")
+KASPI_USER_AGENT = HTTP_USER_AGENT
+KASPI_ORDERS_WINDOW_DAYS = min(env.int("KASPI_ORDERS_WINDOW_DAYS", default=14), 14)
+KASPI_ORDERS_PAGE_SIZE = min(env.int("KASPI_ORDERS_PAGE_SIZE", default=100), 100)
+KASPI_ORDERS_MAX_PAGES = env.int("KASPI_ORDERS_MAX_PAGES", default=1000)
+ORDERS_SYNC_INTERVAL_MINUTES = env.int("ORDERS_SYNC_INTERVAL_MINUTES", default=30)
+# Incremental imports re-read this much before the last fully covered moment.
+ORDERS_OVERLAP_HOURS = env.int("ORDERS_OVERLAP_HOURS", default=3)
+# How far back the first incremental import looks.
+ORDERS_INITIAL_DAYS = env.int("ORDERS_INITIAL_DAYS", default=14)
+ORDERS_IMPORT_MAX_AGE_MINUTES = env.int("ORDERS_IMPORT_MAX_AGE_MINUTES", default=90)
+
 # Values that must never reach a log line, a page or an error message.
-SECRET_SETTINGS = ["SECRET_KEY", "ALSTYLE_TOKEN", "FEED_AUTH_PASSWORD"]
+SECRET_SETTINGS = ["SECRET_KEY", "ALSTYLE_TOKEN", "FEED_AUTH_PASSWORD", "KASPI_SHOP_TOKEN"]
 
 # --- Logging ----------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
@@ -102,6 +102,11 @@ class Product(models.Model):
         help_text=_("Off when the last complete sync no longer returned the product."),
     )
     available = models.BooleanField(_("available at supplier"), default=False)
+    reserved_quantity = models.PositiveIntegerField(
+        _("reserved by Kaspi orders"),
+        default=0,
+        help_text=_("Units in Kaspi orders not yet handed over; the price list offers the rest."),
+    )
     data_hash = models.CharField(max_length=32, blank=True, editable=False)
     # The supplier's last record as JSON text. Text, not JSONField: nothing queries inside
     # it, and PostgreSQL parsing it into jsonb was ~15 % of a 50,000-product first sync.
@@ -175,13 +180,14 @@ class Product(models.Model):
         return str(self.quantity)
 
 
-# Products Kaspi may sell now: the feed writes them with available="yes".
+# Products Kaspi may sell now: the feed writes them with available="yes". Units reserved
+# by open Kaspi orders are not offered again.
 OFFERABLE = Q(
     listed=True,
     kaspi_enabled=True,
     price_on_request=False,
     kaspi_price__gt=1,
-) & (Q(available=True) | Q(preorder_days__gt=0))
+) & (Q(available=True, quantity__gt=F("reserved_quantity")) | Q(preorder_days__gt=0))
 
 
 class PriceRule(models.Model):

@@ -127,6 +127,7 @@ ROW_FIELDS = (
     "name",
     "brand__name",
     "quantity",
+    "reserved_quantity",
     "available",
     "preorder_days",
     "listed",
@@ -200,6 +201,7 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
                     name,
                     brand_name,
                     quantity,
+                    reserved,
                     available,
                     preorder_days,
                     listed,
@@ -214,17 +216,18 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
                     if not sku or not sku_match(sku) or not model:
                         stats.skipped.append(sku or f"#{pk}")
                         continue
+                    free = quantity - reserved
                     offerable = bool(
                         listed
                         and enabled
                         and not on_request
                         and (kaspi_price or 0) > 1
-                        and (available or preorder_days > 0)
+                        and ((available and free > 0) or preorder_days > 0)
                     )
                     if offerable:
                         price = kaspi_price
-                        in_stock = available and quantity > 0
-                        stock = quantity if in_stock else 0
+                        in_stock = available and free > 0
+                        stock = free if in_stock else 0
                         preorder = 0 if in_stock else min(preorder_days, preorder_cap)
                         stats.available += 1
                     else:

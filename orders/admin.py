@@ -1,0 +1,245 @@
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.exceptions import BackofficeError
+from catalog.admin import report_enqueue
+
+from .models import Order, OrderAction, OrderEntry
+from .services.imports import request_order_import
+from .services.status import (
+    accept_order,
+    cancel_order,
+    complete_order,
+    send_completion_code,
+)
+
+
+class OrderEntryInline(admin.TabularInline):
+    model = OrderEntry
+    extra = 0
+    can_delete = False
+    fields = [
+        "entry_number",
+        "offer_code",
+        "name",
+        "quantity",
+        "base_price",
+        "total_price",
+        "product",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrderActionInline(admin.TabularInline):
+    model = OrderAction
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "action", "user", "ok", "detail", "response"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CancelForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Cancellation reason"),
+        choices=[
+            ("BUYER_CANCELLATION_BY_MERCHANT", _("Buyer asked to cancel")),
+            ("BUYER_NOT_REACHABLE", _("Buyer not reachable")),
+            ("MERCHANT_OUT_OF_STOCK", _("Out of stock")),
+        ],
+    )
+    comment = forms.CharField(label=_("Comment"), required=False, max_length=1000)
+
+
+class CompleteForm(forms.Form):
+    security_code = forms.CharField(
+        label=_("Code from the buyer"),
+        required=False,
+        max_length=12,
+        help_text=_("Leave empty and press the button to have Kaspi send the code to the buyer."),
+    )
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    change_list_template = "admin/orders/order/change_list.html"
+    list_display = [
+        "code",
+        "channel",
+        "status",
+        "state",
+        "creation_date",
+        "customer_name",
+        "customer_phone",
+        "total_price",
+        "delivery_mode",
+        "is_kaspi_delivery",
+    ]
+    list_filter = [
+        "channel",
+        "status",
+        "state",
+        "delivery_mode",
+        "is_kaspi_delivery",
+        "payment_mode",
+    ]
+    search_fields = ["=code", "customer_name", "customer_phone", "entries__offer_code"]
+    date_hierarchy = "creation_date"
+    inlines = [OrderEntryInline, OrderActionInline]
+    actions = ["accept_selected", "cancel_selected", "complete_selected", "pull_now"]
+    list_per_page = 100
+    show_full_result_count = False
+    kaspi_fields = [
+        "channel",
+        "kaspi_id",
+        "code",
+        "state",
+        "status",
+        "total_price",
+        "payment_mode",
+        "delivery_mode",
+        "is_kaspi_delivery",
+        "pre_order",
+        "planned_delivery_date",
+        "delivery_cost",
+        "customer_name",
+        "customer_phone",
+        "delivery_address",
+        "creation_date",
+        "synced_at",
+        "first_seen",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": kaspi_fields}),
+        (_("Kaspi data"), {"classes": ["collapse"], "fields": ["raw_pretty"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.channel == Order.Channel.KASPI:
+            return [*self.kaspi_fields, "raw_pretty"]
+        return ["raw_pretty", "synced_at", "first_seen", "updated_at"]
+
+    @admin.display(description=_("Kaspi data"))
+    def raw_pretty(self, obj):
+        try:
+            text = json.dumps(json.loads(obj.raw), ensure_ascii=False, indent=2)
+        except ValueError:
+            text = obj.raw
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+    def get_urls(self):
+        return [
+            path("pull/", self.admin_site.admin_view(self.pull_view), name="orders_order_pull"),
+            *super().get_urls(),
+        ]
+
+    def pull_view(self, request):
+        if request.method == "POST" and self.has_view_permission(request):
+            run, started = request_order_import(user=request.user)
+            report_enqueue(self, request, run, started, what=_("Order import"))
+        return redirect("admin:orders_order_changelist")
+
+    @admin.action(description=_("Pull Kaspi orders now"))
+    def pull_now(self, request, queryset):
+        run, started = request_order_import(user=request.user)
+        report_enqueue(self, request, run, started, what=_("Order import"))
+
+    def _each(self, request, queryset, func, done_message, **kwargs):
+        done = 0
+        for order in queryset:
+            try:
+                func(order=order, user=request.user, **kwargs)
+                done += 1
+            except BackofficeError as exc:
+                self.message_user(request, f"{order.code}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, done_message % {"n": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Accept in Kaspi"), permissions=["change"])
+    def accept_selected(self, request, queryset):
+        self._each(request, queryset, accept_order, _("Accepted in Kaspi: %(n)d."))
+
+    def _form_page(self, request, queryset, form, title, action):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "orders": queryset,
+            "form": form,
+            "action": action,
+            "opts": self.model._meta,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/orders/order/action_form.html", context)
+
+    @admin.action(description=_("Cancel in Kaspi…"), permissions=["change"])
+    def cancel_selected(self, request, queryset):
+        if "apply" in request.POST:
+            form = CancelForm(request.POST)
+            if form.is_valid():
+                self._each(
+                    request,
+                    queryset,
+                    cancel_order,
+                    _("Cancelled in Kaspi: %(n)d."),
+                    reason=form.cleaned_data["reason"],
+                    comment=form.cleaned_data["comment"],
+                )
+                return None
+        else:
+            form = CancelForm()
+        return self._form_page(request, queryset, form, _("Cancel orders"), "cancel_selected")
+
+    @admin.action(description=_("Complete in Kaspi (buyer's code)…"), permissions=["change"])
+    def complete_selected(self, request, queryset):
+        if "apply" in request.POST:
+            form = CompleteForm(request.POST)
+            if form.is_valid():
+                code = form.cleaned_data["security_code"]
+                if code:
+                    self._each(
+                        request,
+                        queryset,
+                        complete_order,
+                        _("Completed: %(n)d."),
+                        security_code=code,
+                    )
+                else:
+                    self._each(
+                        request,
+                        queryset,
+                        send_completion_code,
+                        _("Kaspi sent the code to the buyer: %(n)d."),
+                    )
+                return None
+        else:
+            form = CompleteForm()
+        return self._form_page(request, queryset, form, _("Complete orders"), "complete_selected")
+
+
+@admin.register(OrderAction)
+class OrderActionAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "order", "action", "user", "ok", "detail"]
+    list_filter = ["action", "ok"]
+    search_fields = ["=order__code"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

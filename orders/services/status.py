@@ -1,0 +1,106 @@
+"""Status changes staff ask Kaspi for (docs/kaspi-shop-api.md §5.2).
+
+Each is a real business action (money, an SMS to the buyer): it runs only on an explicit
+staff request, is never retried automatically, and is recorded as an OrderAction with
+who, when and Kaspi's answer, whether it succeeded or not.
+"""
+
+import json
+import logging
+
+from backoffice.exceptions import BackofficeError, ExternalServiceError
+
+from ..clients.kaspi_shop import KaspiShopClient
+from ..models import Order, OrderAction
+
+logger = logging.getLogger(__name__)
+
+CANCELLATION_REASONS = (
+    "BUYER_CANCELLATION_BY_MERCHANT",
+    "BUYER_NOT_REACHABLE",
+    "MERCHANT_OUT_OF_STOCK",
+)
+
+
+class OrderActionRefused(BackofficeError):
+    pass
+
+
+def accept_order(*, order: Order, user=None, client: KaspiShopClient | None = None) -> Order:
+    _require(order, {"APPROVED_BY_BANK"}, "accept")
+    return _send(order, OrderAction.Action.ACCEPT, "ACCEPTED_BY_MERCHANT", user, client)
+
+
+def cancel_order(*, order: Order, reason: str, comment: str = "", user=None, client=None) -> Order:
+    if reason not in CANCELLATION_REASONS:
+        raise OrderActionRefused(f"unknown cancellation reason {reason!r}")
+    _require(order, {"APPROVED_BY_BANK", "ACCEPTED_BY_MERCHANT"}, "cancel")
+    extra = {"cancellationReason": reason}
+    if comment:
+        extra["cancellationComment"] = comment[:1000]
+    return _send(
+        order, OrderAction.Action.CANCEL, "CANCELLED", user, client, extra=extra, detail=reason
+    )
+
+
+def send_completion_code(*, order: Order, user=None, client=None) -> Order:
+    """Step 1 of completion: Kaspi texts a code to the buyer's app."""
+    _require(order, {"ACCEPTED_BY_MERCHANT"}, "complete")
+    headers = {"X-Security-Code": "", "X-Send-Code": "true"}
+    return _send(
+        order,
+        OrderAction.Action.SEND_CODE,
+        "COMPLETED",
+        user,
+        client,
+        headers=headers,
+        apply_status=False,
+    )
+
+
+def complete_order(*, order: Order, security_code: str, user=None, client=None) -> Order:
+    """Step 2 of completion: the code the buyer tells staff."""
+    _require(order, {"ACCEPTED_BY_MERCHANT"}, "complete")
+    code = (security_code or "").strip()
+    if not code.isdigit():
+        raise OrderActionRefused("enter the code the buyer received from Kaspi (digits)")
+    headers = {"X-Security-Code": code, "X-Send-Code": "false"}
+    return _send(order, OrderAction.Action.COMPLETE, "COMPLETED", user, client, headers=headers)
+
+
+def _require(order: Order, allowed: set[str], verb: str) -> None:
+    if order.channel != Order.Channel.KASPI or not order.kaspi_id:
+        raise OrderActionRefused(f"order {order.code} is not a Kaspi order")
+    if order.status not in allowed:
+        raise OrderActionRefused(
+            f"order {order.code} cannot {verb} from status {order.status or '—'}"
+        )
+
+
+def _send(
+    order, action, status, user, client, *, extra=None, headers=None, detail="", apply_status=True
+) -> Order:
+    record = OrderAction(
+        order=order, action=action, user=user if user and user.pk else None, detail=detail
+    )
+    try:
+        answer = (client or KaspiShopClient()).set_status(
+            order_id=order.kaspi_id, code=order.code, status=status, extra=extra, headers=headers
+        )
+    except ExternalServiceError as exc:
+        record.response = str(exc)
+        record.save()
+        logger.warning("order %s %s refused: %s", order.code, action, exc)
+        raise
+    record.ok = True
+    record.response = json.dumps(answer, ensure_ascii=False)[:10000]
+    record.save()
+    if apply_status:
+        new_status = ((answer.get("data") or {}).get("attributes") or {}).get("status") or status
+        Order.objects.filter(pk=order.pk).update(status=new_status)
+        order.status = new_status
+        from .imports import refresh_reservations
+
+        refresh_reservations({e.product_id for e in order.entries.all() if e.product_id})
+    logger.info("order %s: %s by %s", order.code, action, getattr(user, "username", "-"))
+    return order

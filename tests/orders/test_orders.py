@@ -1,0 +1,457 @@
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from responses import matchers
+
+from backoffice.exceptions import ExternalServiceError
+from backoffice.models import SyncRun
+from catalog.models import Product
+from orders.clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
+from orders.models import Order, OrderAction, OrderEntry
+from orders.services.diagnostics import check_kaspi_connection
+from orders.services.imports import open_order_windows, refresh_reservations, run_order_import
+from orders.services.status import OrderActionRefused, accept_order, cancel_order, complete_order
+from tests import factories
+
+API = "https://kaspi.kz/shop/api/v2/"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+DAY_MS = 86_400_000
+
+
+def order_json(code, *, created, status="APPROVED_BY_BANK", total=10000.0, **attrs):
+    return {
+        "type": "orders",
+        "id": base64.b64encode(str(code).encode()).decode(),
+        "attributes": {
+            "code": str(code),
+            "totalPrice": total,
+            "paymentMode": "PREPAID",
+            "creationDate": to_ms(created),
+            "state": "KASPI_DELIVERY",
+            "status": status,
+            "deliveryMode": "DELIVERY_LOCAL",
+            "isKaspiDelivery": True,
+            "deliveryCost": 0.0,
+            "customer": {"name": "Тест Покупатель", "cellPhone": "7001234567"},
+            "deliveryAddress": {"formattedAddress": "Алматы, ул. Примерная, 1"},
+            **attrs,
+        },
+        "relationships": {},
+    }
+
+
+def entries_json(*lines):
+    return {
+        "data": [
+            {
+                "type": "orderentries",
+                "id": f"E{n}",
+                "attributes": {
+                    "quantity": qty,
+                    "basePrice": float(price),
+                    "totalPrice": float(price * qty),
+                    "entryNumber": n,
+                    "offer": {"code": sku, "name": f"Товар {sku}"},
+                },
+            }
+            for n, (sku, qty, price) in enumerate(lines)
+        ]
+    }
+
+
+def page(orders, page_count=1):
+    return {"data": orders, "meta": {"pageCount": page_count, "totalCount": len(orders)}}
+
+
+def register_orders(rsps, orders_by_page, *, entries=None):
+    for number, orders in enumerate(orders_by_page):
+        rsps.get(
+            API + "orders",
+            match=[matchers.query_param_matcher({"page[number]": str(number)}, strict_match=False)],
+            json=page(orders, len(orders_by_page)),
+        )
+    for order in [o for p in orders_by_page for o in p]:
+        if entries is not None and order["id"] in entries:
+            rsps.get(API + f"orders/{order['id']}/entries", json=entries[order["id"]])
+
+
+# --- Windows ----------------------------------------------------------------------------
+
+
+def test_90_days_make_7_windows_without_gap_or_overlap():
+    result = windows(T0, T0 + timedelta(days=90))
+
+    assert len(result) == 7
+    assert result[0].start_ms == to_ms(T0)
+    assert result[-1].end_ms == to_ms(T0 + timedelta(days=90))
+    for before, after in zip(result, result[1:], strict=False):
+        assert after.start_ms == before.end_ms + 1
+    assert all(w.end_ms - w.start_ms < 14 * DAY_MS for w in result)
+
+
+def test_window_length_is_capped_at_14_days(settings):
+    settings.KASPI_ORDERS_WINDOW_DAYS = 30
+    assert all(w.end_ms - w.start_ms < 14 * DAY_MS for w in windows(T0, T0 + timedelta(days=60)))
+    assert len(windows(T0, T0 + timedelta(days=60), days=30)) == 5
+
+
+def test_boundary_order_falls_in_exactly_one_window():
+    result = windows(T0, T0 + timedelta(days=28))
+    boundary = result[0].end_ms + 1
+    assert sum(w.start_ms <= boundary <= w.end_ms for w in result) == 1
+
+
+# --- Client ------------------------------------------------------------------------------
+
+
+def test_headers_and_filters_always_sent(mocked_http, settings):
+    mocked_http.get(
+        API + "orders",
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "page[number]": "0",
+                    "page[size]": "100",
+                    "filter[orders][creationDate][$ge]": str(to_ms(T0)),
+                    "filter[orders][creationDate][$le]": str(to_ms(T0) + 1000),
+                    "filter[orders][status]": "APPROVED_BY_BANK",
+                    "include[orders]": "user",
+                }
+            ),
+            matchers.header_matcher(
+                {
+                    "X-Auth-Token": "kaspi-shop-test-token-1a2b3c4d5e",
+                    "Accept": "application/vnd.api+json",
+                    "Content-Type": "application/vnd.api+json",
+                }
+            ),
+        ],
+        json=page([]),
+    )
+    pages = list(
+        KaspiShopClient().order_pages(
+            Window(to_ms(T0), to_ms(T0) + 1000), status="APPROVED_BY_BANK"
+        )
+    )
+    assert len(pages) == 1
+    assert "Mozilla/5.0" in mocked_http.calls[0].request.headers["User-Agent"]
+
+
+def test_user_agent_cannot_be_configured_away(mocked_http, settings):
+    settings.HTTP_USER_AGENT = ""
+    mocked_http.get(API + "orders", json=page([]))
+    list(KaspiShopClient().order_pages(Window(0, 1)))
+    assert "Mozilla/5.0" in mocked_http.calls[0].request.headers["User-Agent"]
+
+
+def test_pagination_until_page_count(mocked_http):
+    register_orders(mocked_http, [[], [], []])
+    pages = list(KaspiShopClient().order_pages(Window(0, 1)))
+    assert len(pages) == 1  # an empty page ends the walk
+
+    mocked_http.reset()
+    orders = [[order_json(n, created=T0)] for n in range(3)]
+    register_orders(mocked_http, orders)
+    pages = list(KaspiShopClient().order_pages(Window(0, 1)))
+    assert [p["data"][0]["attributes"]["code"] for p in pages] == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            400,
+            {
+                "errors": [
+                    {
+                        "status": "400",
+                        "title": "Exceeded the maximum difference for the "
+                        "filter[orders][creationDate] (in days). Actual [30], max [14].",
+                    }
+                ]
+            },
+            "Exceeded the maximum difference for the filter[orders][creationDate] (in days). "
+            "Actual [30], max [14].",
+        ),
+        (401, {"errors": [{"title": "Unauthorized"}]}, "the token was rejected"),
+    ],
+)
+def test_errors_in_plain_words(mocked_http, status, body, expected):
+    mocked_http.get(API + "orders", status=status, json=body)
+    with pytest.raises(ExternalServiceError) as err:
+        list(KaspiShopClient().order_pages(Window(0, 1)))
+    assert expected in str(err.value)
+    assert "kaspi-shop-test-token" not in str(err.value)
+
+
+def test_timeout_names_the_user_agent_cause(mocked_http):
+    mocked_http.get(API + "orders", body=requests.ReadTimeout())
+    with pytest.raises(ExternalServiceError, match="without a browser User-Agent"):
+        list(KaspiShopClient().order_pages(Window(0, 1)))
+
+
+# --- Import -------------------------------------------------------------------------------
+
+
+def test_import_creates_orders_with_entries_linked_by_sku(mocked_http):
+    factories.product(article="12345", sku="AS12345")
+    order = order_json(100000001, created=T0 + timedelta(days=1))
+    register_orders(
+        mocked_http,
+        [[order]],
+        entries={order["id"]: entries_json(("AS12345", 2, 5000), ("AS99999_1", 1, 100))},
+    )
+
+    run = run_order_import(since=T0, until=T0 + timedelta(days=3))
+
+    assert run.status == SyncRun.Status.OK, run.error
+    assert run.counts["new"] == 1
+    saved = Order.objects.get(code="100000001")
+    assert (saved.total_price, saved.customer_phone, saved.status) == (
+        10000,
+        "+77001234567",
+        "APPROVED_BY_BANK",
+    )
+    lines = list(saved.entries.order_by("entry_number"))
+    assert lines[0].product.sku == "AS12345"
+    assert (lines[0].quantity, lines[0].base_price, lines[0].total_price) == (2, 5000, 10000)
+    assert lines[1].offer_code == "AS99999"
+    assert lines[1].product is None
+    assert Product.objects.get(sku="AS12345").reserved_quantity == 2
+
+
+def test_reimport_is_idempotent_and_fetches_no_entries(mocked_http):
+    order = order_json(1, created=T0 + timedelta(days=1))
+    register_orders(mocked_http, [[order]], entries={order["id"]: entries_json(("X1", 1, 10))})
+    run_order_import(since=T0, until=T0 + timedelta(days=2))
+    mocked_http.reset()
+    register_orders(mocked_http, [[order]])  # no entries endpoint registered
+
+    run = run_order_import(since=T0, until=T0 + timedelta(days=2))
+
+    assert run.counts["unchanged"] == 1
+    assert run.counts["new"] == run.counts["updated"] == 0
+    assert Order.objects.count() == 1
+    assert OrderEntry.objects.count() == 1
+
+
+def test_status_change_updates_the_row(mocked_http):
+    order = order_json(1, created=T0 + timedelta(days=1))
+    register_orders(mocked_http, [[order]], entries={order["id"]: entries_json(("X1", 1, 10))})
+    run_order_import(since=T0, until=T0 + timedelta(days=2))
+    mocked_http.reset()
+    changed = order_json(1, created=T0 + timedelta(days=1), status="COMPLETED")
+    register_orders(mocked_http, [[changed]], entries={changed["id"]: entries_json(("X1", 1, 10))})
+
+    run = run_order_import(since=T0, until=T0 + timedelta(days=2))
+
+    assert run.counts["updated"] == 1
+    assert Order.objects.get().status == "COMPLETED"
+    assert Order.objects.count() == 1
+
+
+def test_malformed_page_fails_and_writes_nothing_of_it(mocked_http):
+    good = order_json(1, created=T0 + timedelta(days=1))
+    bad = {"type": "orders", "id": "X", "attributes": {"totalPrice": 1}}  # no code
+    register_orders(mocked_http, [[good, bad]])
+
+    run = run_order_import(since=T0, until=T0 + timedelta(days=2))
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "no attributes/code" in run.error
+    assert Order.objects.count() == 0
+
+
+def test_5xx_in_window_4_of_7_keeps_windows_1_to_3(mocked_http):
+    plan = windows(T0, T0 + timedelta(days=90))
+    for index, window in enumerate(plan[:4]):
+        created = datetime.fromtimestamp(window.start_ms / 1000 + 60, tz=UTC)
+        if index < 3:
+            order = order_json(index + 1, created=created)
+            mocked_http.get(
+                API + "orders",
+                match=[
+                    matchers.query_param_matcher(
+                        {"filter[orders][creationDate][$ge]": str(window.start_ms)},
+                        strict_match=False,
+                    )
+                ],
+                json=page([order]),
+            )
+            mocked_http.get(API + f"orders/{order['id']}/entries", json=entries_json())
+        else:
+            for _ in range(4):
+                mocked_http.get(API + "orders", status=503)
+
+    run = run_order_import(since=T0, until=T0 + timedelta(days=90))
+
+    assert run.status == SyncRun.Status.PARTIAL
+    assert run.error.startswith("window 4 of 7")
+    assert Order.objects.count() == 3
+    assert (
+        run.params["covered_until"]
+        == datetime.fromtimestamp(plan[2].end_ms / 1000, tz=UTC).isoformat()
+    )
+
+
+def test_incremental_rereads_windows_of_open_orders(mocked_http, settings):
+    settings.ORDERS_OVERLAP_HOURS = 3
+    now = datetime.now(tz=UTC)
+    old_open = Order.objects.create(
+        kaspi_id="A",
+        code="1",
+        status="ACCEPTED_BY_MERCHANT",
+        creation_date=now - timedelta(days=40),
+    )
+    Order.objects.create(
+        kaspi_id="B", code="2", status="COMPLETED", creation_date=now - timedelta(days=60)
+    )
+    windows_before = open_order_windows(before=now - timedelta(days=14))
+    assert [w.start_ms for w in windows_before] == [to_ms(old_open.creation_date)]
+
+    mocked_http.get(API + "orders", json=page([]))
+    run = run_order_import()
+
+    assert run.status == SyncRun.Status.OK, run.error
+    # one window for the open order + the 14-day incremental period (2 windows at most)
+    assert run.params["planned_windows"] in (2, 3)
+    starts = {
+        call.request.params["filter[orders][creationDate][$ge]"] for call in mocked_http.calls
+    }
+    assert str(to_ms(old_open.creation_date)) in starts
+
+
+def test_reservations_follow_order_status():
+    product = factories.product(sku="AS1", quantity=5)
+    order = Order.objects.create(kaspi_id="A", code="1", status="ACCEPTED_BY_MERCHANT")
+    OrderEntry.objects.create(order=order, offer_code="AS1", quantity=3, product=product)
+    refresh_reservations()
+    assert Product.objects.get(pk=product.pk).reserved_quantity == 3
+    Order.objects.filter(pk=order.pk).update(status="COMPLETED")
+    refresh_reservations()
+    assert Product.objects.get(pk=product.pk).reserved_quantity == 0
+
+
+# --- Status changes ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def new_order():
+    return Order.objects.create(kaspi_id="MTAw", code="100", status="APPROVED_BY_BANK")
+
+
+def test_accept_posts_status_and_records_who(mocked_http, new_order, django_user_model):
+    user = django_user_model.objects.create_user("staff")
+    mocked_http.post(
+        API + "orders",
+        match=[
+            matchers.json_params_matcher(
+                {
+                    "data": {
+                        "type": "orders",
+                        "id": "MTAw",
+                        "attributes": {"code": "100", "status": "ACCEPTED_BY_MERCHANT"},
+                    }
+                }
+            )
+        ],
+        json={"data": {"attributes": {"status": "ACCEPTED_BY_MERCHANT"}}},
+    )
+
+    accept_order(order=new_order, user=user)
+
+    new_order.refresh_from_db()
+    assert new_order.status == "ACCEPTED_BY_MERCHANT"
+    action = OrderAction.objects.get()
+    assert (action.action, action.user, action.ok) == ("accept", user, True)
+
+
+def test_refused_transitions_send_nothing(mocked_http, new_order):
+    with pytest.raises(OrderActionRefused, match="cannot complete"):
+        complete_order(order=new_order, security_code="1234")
+    with pytest.raises(OrderActionRefused, match="unknown cancellation reason"):
+        cancel_order(order=new_order, reason="BORED")
+    assert len(mocked_http.calls) == 0
+
+
+def test_failed_accept_is_recorded_not_retried(mocked_http, new_order):
+    mocked_http.post(API + "orders", status=503)
+    with pytest.raises(ExternalServiceError):
+        accept_order(order=new_order)
+    assert len(mocked_http.calls) == 1
+    action = OrderAction.objects.get()
+    assert action.ok is False
+    assert "503" in action.response
+
+
+def test_complete_with_code_sends_security_header(mocked_http, new_order):
+    Order.objects.filter(pk=new_order.pk).update(status="ACCEPTED_BY_MERCHANT")
+    new_order.refresh_from_db()
+    mocked_http.post(
+        API + "orders",
+        match=[matchers.header_matcher({"X-Security-Code": "4321", "X-Send-Code": "false"})],
+        json={"data": {"attributes": {"status": "COMPLETED"}}},
+    )
+    complete_order(order=new_order, security_code="4321")
+    assert Order.objects.get(pk=new_order.pk).status == "COMPLETED"
+
+
+# --- Diagnostics and entry points ------------------------------------------------------------
+
+
+def test_check_kaspi_words(mocked_http, settings):
+    mocked_http.get(API + "orders", json={"data": [], "meta": {"pageCount": 0, "totalCount": 7}})
+    assert check_kaspi_connection() == (True, "OK: Kaspi answered; 7 orders in the last 14 days.")
+    mocked_http.reset()
+    mocked_http.get(API + "orders", status=401)
+    ok, message = check_kaspi_connection()
+    assert not ok
+    assert message.startswith("Token rejected (HTTP 401)")
+    mocked_http.reset()
+    mocked_http.get(API + "orders", body=requests.ReadTimeout())
+    assert "The request hangs" in check_kaspi_connection()[1]
+    settings.KASPI_SHOP_TOKEN = ""
+    assert check_kaspi_connection()[1].startswith("No token")
+
+
+def test_pull_command(mocked_http, capsys):
+    mocked_http.get(API + "orders", json=page([]))
+    call_command("pull_kaspi_orders", "--days", "20")
+    assert "orders run" in capsys.readouterr().out
+    assert len(mocked_http.calls) == 2  # 20 days = 2 windows
+    with pytest.raises(CommandError, match="--until needs --since"):
+        call_command("pull_kaspi_orders", "--until", "2026-01-01")
+
+
+def test_admin_pages_and_actions(staff_client, mocked_http, new_order):
+    OrderEntry.objects.create(order=new_order, offer_code="AS1", name="Товар", quantity=1)
+    assert staff_client.get(reverse("admin:orders_order_changelist")).status_code == 200
+    assert (
+        staff_client.get(reverse("admin:orders_order_changelist"), {"q": "100"}).status_code == 200
+    )
+    assert (
+        staff_client.get(reverse("admin:orders_order_change", args=[new_order.pk])).status_code
+        == 200
+    )
+    assert staff_client.get(reverse("admin:orders_orderaction_changelist")).status_code == 200
+    url = reverse("admin:orders_order_changelist")
+    form = staff_client.post(url, {"action": "cancel_selected", "_selected_action": [new_order.pk]})
+    assert "Cancellation reason" in form.text
+    mocked_http.post(API + "orders", json={"data": {"attributes": {"status": "CANCELLED"}}})
+    staff_client.post(
+        url,
+        {
+            "action": "cancel_selected",
+            "_selected_action": [new_order.pk],
+            "apply": "1",
+            "reason": "MERCHANT_OUT_OF_STOCK",
+        },
+    )
+    assert Order.objects.get(pk=new_order.pk).status == "CANCELLED"
+    body = mocked_http.calls[0].request.body
+    assert b"MERCHANT_OUT_OF_STOCK" in body
