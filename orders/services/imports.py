@@ -259,21 +259,32 @@ def import_page(
     )
     now = timezone.now()
     with transaction.atomic():
+        new_orders, updated_ids = [], []
         for values in changed:
             values["synced_at"] = now
             known = existing.get(values["kaspi_id"])
             if known:
                 Order.objects.filter(pk=known[0]).update(**values, updated_at=now)
-                order_id = known[0]
-                run.count("updated")
+                updated_ids.append(known[0])
             else:
-                order_id = Order.objects.create(channel=Order.Channel.KASPI, **values).pk
-                run.count("new")
-            run.count("entries", _replace_entries(order_id, entries[values["kaspi_id"]], products))
+                new_orders.append(Order(channel=Order.Channel.KASPI, **values))
+        # One INSERT for the page's new orders (ids come back on PostgreSQL and SQLite).
+        Order.objects.bulk_create(new_orders)
+        ids = {kaspi_id: pk for kaspi_id, (pk, _digest) in existing.items()}
+        ids.update({order.kaspi_id: order.pk for order in new_orders})
+        OrderEntry.objects.filter(order_id__in=updated_ids).delete()
+        lines = [
+            line
+            for values in changed
+            for line in _entries(ids[values["kaspi_id"]], entries[values["kaspi_id"]], products)
+        ]
+        OrderEntry.objects.bulk_create(lines)
+    run.count("new", len(new_orders))
+    run.count("updated", len(updated_ids))
+    run.count("entries", len(lines))
 
 
-def _replace_entries(order_id: int, rows: list[dict], products: ProductIndex) -> int:
-    OrderEntry.objects.filter(order_id=order_id).delete()
+def _entries(order_id: int, rows: list[dict], products: ProductIndex) -> list[OrderEntry]:
     objs = []
     for row in rows:
         if not isinstance(row, dict):
@@ -294,8 +305,7 @@ def _replace_entries(order_id: int, rows: list[dict], products: ProductIndex) ->
                 product_id=products.get(code),
             )
         )
-    OrderEntry.objects.bulk_create(objs)
-    return len(objs)
+    return objs
 
 
 def _offer_code(row: dict) -> str:
