@@ -1,7 +1,19 @@
+import json
+
 from django.contrib import admin
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .models import JobLock, SyncRun
+
+
+def pretty_json(text: str):
+    """A stored JSON text (a remote record's raw copy) as an indented, escaped <pre>."""
+    try:
+        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    except ValueError:
+        pass
+    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -51,6 +51,30 @@ def check_task_worker():
     }
 
 
+def check_last_good_run(*, kind: str, configured: bool, setting: str, max_age_minutes: int):
+    """A job's health: its last ok/partial run finished within `max_age_minutes`.
+
+    An integration without credentials is "not configured", which is not a failure.
+    """
+    from .models import SyncRun
+
+    if not configured:
+        return True, {"configured": False, "note": f"{setting} is not set: this job is off"}
+    last_ok = (
+        SyncRun.objects.filter(kind=kind, status__in=[SyncRun.Status.OK, SyncRun.Status.PARTIAL])
+        .order_by("-finished_at")
+        .first()
+    )
+    last = SyncRun.objects.filter(kind=kind).exclude(status=SyncRun.Status.SKIPPED).first()
+    if last_ok is None or last_ok.finished_at is None:
+        return False, {"error": f"no successful {kind} run yet"}
+    age = timezone.now() - last_ok.finished_at
+    return age.total_seconds() <= max_age_minutes * 60, {
+        "last_ok_age_min": round(age.total_seconds() / 60),
+        "last_status": last.status if last else None,
+    }
+
+
 def collect_health() -> dict:
     checks = {}
     healthy = True

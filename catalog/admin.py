@@ -1,5 +1,3 @@
-import json
-
 from django.contrib import admin, messages
 from django.db import transaction
 from django.shortcuts import redirect
@@ -9,7 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice.admin import ReadOnlyAdmin
+from backoffice.admin import ReadOnlyAdmin, pretty_json
 
 from .models import Brand, Category, FeedBuild, FeedFetch, PriceRule, Product
 from .services.feed import request_feed_build
@@ -176,11 +174,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("supplier data"))
     def raw_pretty(self, obj):
-        try:
-            text = json.dumps(json.loads(obj.raw), ensure_ascii=False, indent=2)
-        except ValueError:
-            text = obj.raw
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+        return pretty_json(obj.raw)
 
     @admin.display(description=_("name"), ordering="name")
     def name_short(self, obj):

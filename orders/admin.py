@@ -1,13 +1,11 @@
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.admin import pretty_json
 from backoffice.exceptions import BackofficeError
 from catalog.admin import report_enqueue
 
@@ -134,11 +132,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Kaspi data"))
     def raw_pretty(self, obj):
-        try:
-            text = json.dumps(json.loads(obj.raw), ensure_ascii=False, indent=2)
-        except ValueError:
-            text = obj.raw
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+        return pretty_json(obj.raw)
 
     def get_urls(self):
         return [
