@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "backoffice.apps.BackofficeConfig",
     "catalog.apps.CatalogConfig",
     "orders.apps.OrdersConfig",
+    "payments.apps.PaymentsConfig",
 ]
 
 MIDDLEWARE = [
@@ -256,8 +257,31 @@ ORDERS_OVERLAP_HOURS = env.int("ORDERS_OVERLAP_HOURS", default=3)
 ORDERS_INITIAL_DAYS = env.int("ORDERS_INITIAL_DAYS", default=14)
 ORDERS_IMPORT_MAX_AGE_MINUTES = env.int("ORDERS_IMPORT_MAX_AGE_MINUTES", default=90)
 
+# --- Payments (docs/kaspi-qr-payments.md) -----------------------------------------------
+# demo (default: QR opens our page with pay/fail buttons), none (off). The Kaspi QR
+# provider ("kaspi_qr") is not built yet.
+PAYMENTS_PROVIDER = env.str("PAYMENTS_PROVIDER", default="demo")
+PAYMENTS_ALLOW_DEMO = env.bool("PAYMENTS_ALLOW_DEMO", default=False)
+if PAYMENTS_PROVIDER == "demo" and not DEBUG and not PAYMENTS_ALLOW_DEMO:
+    raise ImproperlyConfigured(
+        "PAYMENTS_PROVIDER=demo lets anyone mark a payment paid with a button, so it is "
+        "refused with DEBUG off. Set PAYMENTS_PROVIDER=none to switch payments off, or "
+        "PAYMENTS_ALLOW_DEMO=1 for a demo installation."
+    )
+PAYMENTS_DEMO_TTL_MINUTES = env.int("PAYMENTS_DEMO_TTL_MINUTES", default=30)
+PAYMENTS_WEBHOOK_SECRET = env.str("PAYMENTS_WEBHOOK_SECRET", default="")
+PAYMENTS_WEBHOOK_ALLOWED_IPS = env.list("PAYMENTS_WEBHOOK_ALLOWED_IPS", default=[])
+PAYMENTS_WEBHOOK_MAX_BYTES = env.int("PAYMENTS_WEBHOOK_MAX_BYTES", default=64 * 1024)
+PAYMENTS_IMPORT_MAX_BYTES = env.int("PAYMENTS_IMPORT_MAX_BYTES", default=5 * 1024 * 1024)
+
 # Values that must never reach a log line, a page or an error message.
-SECRET_SETTINGS = ["SECRET_KEY", "ALSTYLE_TOKEN", "FEED_AUTH_PASSWORD", "KASPI_SHOP_TOKEN"]
+SECRET_SETTINGS = [
+    "SECRET_KEY",
+    "ALSTYLE_TOKEN",
+    "FEED_AUTH_PASSWORD",
+    "KASPI_SHOP_TOKEN",
+    "PAYMENTS_WEBHOOK_SECRET",
+]
 
 # --- Logging ----------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -6,6 +6,8 @@ import tempfile
 os.environ.setdefault("SECRET_KEY", "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("ALSTYLE_TOKEN", "alstyle-test-token-9f8e7d6c5b4a")
 os.environ.setdefault("KASPI_SHOP_TOKEN", "kaspi-shop-test-token-1a2b3c4d5e")
+os.environ.setdefault("PAYMENTS_ALLOW_DEMO", "1")
+os.environ.setdefault("PAYMENTS_WEBHOOK_SECRET", "webhook-test-secret-7f6e5d4c3b2a")
 os.environ.setdefault("FEED_AUTH_USER", "")
 os.environ.setdefault("LOG_FILE", "")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from catalog.views import feed_xml
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("feed.xml", feed_xml, name="feed"),
     path("admin/", admin.site.urls),
+    path("", include("payments.urls")),
 ]

@@ -55,6 +55,9 @@ class Order(models.Model):
     customer_phone = models.CharField(_("phone"), max_length=32, blank=True)
     delivery_address = models.TextField(_("delivery address"), blank=True)
     creation_date = models.DateTimeField(_("created in Kaspi"), null=True, blank=True)
+    paid_at = models.DateTimeField(
+        _("paid at"), null=True, blank=True, help_text=_("Direct sales: when a payment succeeded.")
+    )
     raw = models.TextField(_("Kaspi data"), blank=True)
     data_hash = models.CharField(max_length=32, blank=True, editable=False)
     synced_at = models.DateTimeField(_("synced"), null=True, blank=True)

@@ -1,0 +1,42 @@
+"""Direct sales (the shop's own site, phone, walk-in): orders made from a paid payment."""
+
+from catalog.models import Product
+
+from ..models import Order, OrderEntry
+
+
+def create_direct_order_for_payment(payment) -> Order:
+    """The "auto order creation" of a checkout paid before any order existed.
+
+    The order takes the payment's reference as its number, its amount, and one line per
+    basket item (linked to our product by SKU when one matches). Runs inside the payment's
+    transaction, so both are saved or neither.
+    """
+    order = Order.objects.create(
+        channel=Order.Channel.DIRECT,
+        code=payment.reference,
+        total_price=payment.amount,
+        paid_at=payment.paid_at,
+        creation_date=payment.created_at,
+        customer_name=(payment.description or "")[:255],
+    )
+    lines = [line for line in payment.basket or [] if isinstance(line, dict)]
+    skus = {str(line.get("sku") or "") for line in lines}
+    products = dict(Product.objects.filter(sku__in=skus).values_list("sku", "pk"))
+    OrderEntry.objects.bulk_create(
+        OrderEntry(
+            order=order,
+            entry_number=number,
+            offer_code=str(line.get("sku") or "")[:64],
+            name=str(line.get("name") or ""),
+            quantity=max(int(line.get("quantity") or 1), 1),
+            base_price=max(int(line.get("price") or 0), 0),
+            total_price=max(int(line.get("price") or 0), 0)
+            * max(int(line.get("quantity") or 1), 1),
+            product_id=products.get(str(line.get("sku") or "")),
+        )
+        for number, line in enumerate(lines)
+    )
+    type(payment).objects.filter(pk=payment.pk).update(order=order)
+    payment.order = order
+    return order

@@ -1,0 +1,215 @@
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.admin import ReadOnlyAdmin, pretty_json
+from backoffice.exceptions import BackofficeError
+
+from .models import Payment, PaymentEvent, WebhookDelivery
+from .services.events import apply_payment_event
+from .services.intake import import_payments, process_delivery
+from .services.providers import get_provider
+from .services.qr import qr_svg
+
+
+class PaymentEventInline(admin.TabularInline):
+    model = PaymentEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "source", "key", "status_before", "status_after", "amount", "note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("JSON file"))
+    confirm = forms.BooleanField(
+        label=_("Apply (otherwise only check and preview)"), required=False
+    )
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    change_list_template = "admin/payments/payment/change_list.html"
+    list_display = [
+        "reference",
+        "amount",
+        "status",
+        "provider",
+        "order",
+        "created_at",
+        "paid_at",
+        "public_link",
+    ]
+    list_filter = ["status", "provider"]
+    search_fields = ["=reference", "=transaction_id", "=external_id", "=order__code"]
+    date_hierarchy = "created_at"
+    inlines = [PaymentEventInline]
+    actions = ["refresh_status", "refund"]
+    readonly_fields = [
+        "id",
+        "reference",
+        "provider",
+        "amount",
+        "currency",
+        "status",
+        "description",
+        "order",
+        "basket_pretty",
+        "external_id",
+        "transaction_id",
+        "payment_link",
+        "expires_at",
+        "paid_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "qr",
+    ]
+    exclude = ["basket", "qr_token"]
+
+    def has_add_permission(self, request):
+        return False  # created with create_payment (command) or a checkout
+
+    @admin.display(description=_("page"))
+    def public_link(self, obj):
+        return format_html('<a href="{}" target="_blank">/pay/…</a>', obj.public_url)
+
+    @admin.display(description=_("basket"))
+    def basket_pretty(self, obj):
+        return pretty_json(json.dumps(obj.basket))
+
+    @admin.display(description=_("QR code"))
+    def qr(self, obj):
+        if obj.status not in Payment.OPEN_STATUSES:
+            return "—"
+        return mark_safe(qr_svg(obj.qr_token or obj.public_url))  # noqa: S308 - our own SVG
+
+    @admin.action(description=_("Refresh status"), permissions=["change"])
+    def refresh_status(self, request, queryset):
+        changed = 0
+        for payment in queryset.filter(status__in=Payment.OPEN_STATUSES):
+            status = get_provider(payment.provider).status(payment)
+            if status and status != payment.status:
+                apply_payment_event(
+                    payment_id=payment.pk,
+                    source="poll",
+                    key=f"{payment.pk}:{status}",
+                    status=status,
+                )
+                changed += 1
+        self.message_user(request, _("Status changed: %(n)d.") % {"n": changed})
+
+    @admin.action(description=_("Refund (record a manual refund)"), permissions=["change"])
+    def refund(self, request, queryset):
+        for payment in queryset:
+            try:
+                apply_payment_event(
+                    payment_id=payment.pk,
+                    source="staff",
+                    key=f"{payment.pk}:refunded",
+                    status="refunded",
+                    note=f"manual refund by {request.user.username}",
+                )
+            except BackofficeError as exc:
+                self.message_user(request, f"{payment.reference}: {exc}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                _("%(ref)s recorded as refunded. Make the refund itself in the Kaspi Pay app.")
+                % {"ref": payment.reference},
+                messages.WARNING,
+            )
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="payments_payment_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        report = None
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid() and self.has_change_permission(request):
+            report = import_payments(
+                form.cleaned_data["file"].read(), apply=form.cleaned_data["confirm"]
+            )
+            if report.errors:
+                self.message_user(
+                    request, _("Nothing applied: the file has errors."), messages.ERROR
+                )
+            elif form.cleaned_data["confirm"]:
+                self.message_user(
+                    request,
+                    _("Applied: %(a)d, duplicates skipped: %(d)d.")
+                    % {"a": report.applied, "d": report.duplicates},
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import payments (JSON)"),
+            "form": form,
+            "report": report,
+            "opts": self.model._meta,
+            "back": reverse("admin:payments_payment_changelist"),
+        }
+        return TemplateResponse(request, "admin/payments/payment/import.html", context)
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "payment",
+        "source",
+        "key",
+        "status_before",
+        "status_after",
+        "amount",
+    ]
+    list_filter = ["source", "status_after"]
+    search_fields = ["=key", "=payment__reference"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # append-only
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "ip", "result", "http_status", "payment", "error"]
+    list_filter = ["result", "http_status"]
+    readonly_fields = [
+        "received_at",
+        "ip",
+        "headers",
+        "body",
+        "result",
+        "http_status",
+        "error",
+        "payment",
+    ]
+    actions = ["reprocess"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("payments.change_webhookdelivery") and obj is None
+
+    @admin.action(description=_("Reprocess"))
+    def reprocess(self, request, queryset):
+        for delivery in queryset:
+            signature = json.loads(delivery.headers or "{}").get("HTTP_X_SIGNATURE", "")
+            status, answer = process_delivery(delivery, signature=signature)
+            self.message_user(
+                request,
+                f"#{delivery.pk}: {status} {answer}",
+                messages.SUCCESS if status == 200 else messages.ERROR,
+            )

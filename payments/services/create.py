@@ -1,0 +1,50 @@
+"""Creating a payment through the configured provider."""
+
+from django.db import IntegrityError, transaction
+
+from ..models import Payment
+from .events import PaymentRejected, apply_payment_event
+from .providers import get_provider
+
+
+def create_payment(
+    *, amount: int, order=None, basket=None, description: str = "", user=None, provider=None
+) -> Payment:
+    """Create a payment for an amount, a basket or a direct order, and ask the provider for
+    its QR/link. The payment goes created → pending through the one event path."""
+    if amount is None or int(amount) <= 0:
+        raise PaymentRejected("the amount must be a positive number of tenge")
+    if order is not None and order.channel != "direct":
+        raise PaymentRejected("Kaspi marketplace orders are paid inside Kaspi")
+    provider = provider or get_provider()
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                provider=provider.name,
+                amount=int(amount),
+                order=order,
+                basket=basket or [],
+                description=description[:255],
+                created_by=user if getattr(user, "pk", None) else None,
+            )
+    except IntegrityError:
+        raise PaymentRejected(
+            f"order {order.code} already has a payment that is not failed or expired"
+        ) from None
+    answer = provider.create(payment)
+    Payment.objects.filter(pk=payment.pk).update(
+        external_id=answer.external_id,
+        qr_token=answer.qr_token,
+        payment_link=answer.payment_link,
+        expires_at=answer.expires_at,
+    )
+    apply_payment_event(
+        payment_id=payment.pk,
+        source=provider.name,
+        key=f"created:{payment.pk}",
+        status=Payment.Status.PENDING,
+        raw={"external_id": answer.external_id, "expires_at": str(answer.expires_at)},
+        note="QR created",
+    )
+    payment.refresh_from_db()
+    return payment

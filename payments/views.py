@@ -1,0 +1,78 @@
+"""The public payment page, its live status, the demo buttons, and the webhook."""
+
+import json
+
+from django.conf import settings
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from .models import Payment, WebhookDelivery
+from .services.events import PaymentRejected, apply_payment_event
+from .services.intake import process_delivery
+from .services.qr import qr_svg
+
+SAFE_HEADERS = ("CONTENT_TYPE", "HTTP_USER_AGENT", "HTTP_X_SIGNATURE", "HTTP_X_FORWARDED_FOR")
+
+
+@never_cache
+@require_GET
+def pay_page(request, payment_id):
+    payment = get_object_or_404(Payment, pk=payment_id)
+    return TemplateResponse(
+        request,
+        "payments/pay.html",
+        {
+            "payment": payment,
+            "merchant": settings.KASPI_COMPANY_NAME,
+            "qr_svg": qr_svg(payment.qr_token or payment.public_url),
+            "demo": payment.provider == "demo",
+        },
+    )
+
+
+@never_cache
+@require_GET
+def pay_status(request, payment_id):
+    payment = get_object_or_404(Payment, pk=payment_id)
+    return JsonResponse({"status": payment.status, "label": payment.get_status_display()})
+
+
+@require_POST
+def demo_result(request, payment_id):
+    payment = get_object_or_404(Payment, pk=payment_id)
+    if payment.provider != "demo":
+        raise Http404
+    outcome = request.POST.get("result")
+    if outcome in ("paid", "failed"):
+        try:
+            apply_payment_event(
+                payment_id=payment.pk,
+                source="demo",
+                key=f"{payment.pk}:{outcome}",
+                status=outcome,
+                note="demo button",
+            )
+        except PaymentRejected:
+            pass  # e.g. paid already: the page shows the current status
+    return redirect("payments:pay", payment_id=payment.pk)
+
+
+@csrf_exempt
+@require_POST
+def kaspi_webhook(request):
+    """Store the raw request first, then verify and apply it (docs/architecture.md)."""
+    body = request.body
+    if len(body) > settings.PAYMENTS_WEBHOOK_MAX_BYTES:
+        return JsonResponse({"ok": False, "error": "body too large"}, status=413)
+    headers = {key: request.META.get(key, "") for key in SAFE_HEADERS if key in request.META}
+    delivery = WebhookDelivery.objects.create(
+        ip=request.META.get("REMOTE_ADDR", "")[:64],
+        headers=json.dumps(headers, ensure_ascii=False),
+        body=body.decode("utf-8", errors="replace"),
+    )
+    status, answer = process_delivery(delivery, signature=request.headers.get("X-Signature", ""))
+    return JsonResponse(answer, status=status)
