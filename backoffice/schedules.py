@@ -20,6 +20,11 @@ def schedule_specs() -> list[dict]:
             "func": "orders.tasks.import_orders_task",
             "minutes": settings.ORDERS_SYNC_INTERVAL_MINUTES,
         },
+        {
+            "name": "payments-sweep",
+            "func": "payments.tasks.sweep_payments_task",
+            "minutes": settings.PAYMENTS_SWEEP_INTERVAL_MINUTES,
+        },
     ]
 
 

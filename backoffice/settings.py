@@ -258,8 +258,8 @@ ORDERS_INITIAL_DAYS = env.int("ORDERS_INITIAL_DAYS", default=14)
 ORDERS_IMPORT_MAX_AGE_MINUTES = env.int("ORDERS_IMPORT_MAX_AGE_MINUTES", default=90)
 
 # --- Payments (docs/kaspi-qr-payments.md) -----------------------------------------------
-# demo (default: QR opens our page with pay/fail buttons), none (off). The Kaspi QR
-# provider ("kaspi_qr") is not built yet.
+# demo (default: QR opens our page with pay/fail buttons), kaspi_qr (Kaspi QR partner
+# API), none (off).
 PAYMENTS_PROVIDER = env.str("PAYMENTS_PROVIDER", default="demo")
 PAYMENTS_ALLOW_DEMO = env.bool("PAYMENTS_ALLOW_DEMO", default=False)
 if PAYMENTS_PROVIDER == "demo" and not DEBUG and not PAYMENTS_ALLOW_DEMO:
@@ -268,7 +268,26 @@ if PAYMENTS_PROVIDER == "demo" and not DEBUG and not PAYMENTS_ALLOW_DEMO:
         "refused with DEBUG off. Set PAYMENTS_PROVIDER=none to switch payments off, or "
         "PAYMENTS_ALLOW_DEMO=1 for a demo installation."
     )
+if PAYMENTS_PROVIDER not in {"demo", "kaspi_qr", "none"}:
+    raise ImproperlyConfigured("PAYMENTS_PROVIDER must be demo, kaspi_qr or none.")
 PAYMENTS_DEMO_TTL_MINUTES = env.int("PAYMENTS_DEMO_TTL_MINUTES", default=30)
+# Kaspi QR partner API, scheme 1 (API key). The test host by default: production hosts
+# come from Kaspi with the production key.
+KASPI_QR_API_URL = env.str("KASPI_QR_API_URL", default="https://mtokentest.kaspi.kz:8543/r1/v01")
+KASPI_QR_API_KEY = env.str("KASPI_QR_API_KEY", default="")
+# "qr" shows a QR code (desktop); "link" gives a link that opens the Kaspi app (phones).
+KASPI_QR_MODE = env.str("KASPI_QR_MODE", default="qr")
+KASPI_QR_DEVICE_ID = env.str("KASPI_QR_DEVICE_ID", default="kaspi-backoffice")
+# Refunds need the certificate schemes (2/3); with the API key they are recorded by hand.
+KASPI_QR_CERT_FILE = env.str("KASPI_QR_CERT_FILE", default="")
+KASPI_QR_KEY_FILE = env.str("KASPI_QR_KEY_FILE", default="")
+KASPI_QR_ORGANIZATION_BIN = env.str("KASPI_QR_ORGANIZATION_BIN", default="")
+# Used when Kaspi returns no QrPaymentBehaviorOptions (one client's values, unconfirmed).
+KASPI_QR_DEFAULT_POLL_SECONDS = env.int("KASPI_QR_DEFAULT_POLL_SECONDS", default=5)
+KASPI_QR_DEFAULT_SCAN_TIMEOUT = env.int("KASPI_QR_DEFAULT_SCAN_TIMEOUT", default=180)
+KASPI_QR_DEFAULT_CONFIRM_TIMEOUT = env.int("KASPI_QR_DEFAULT_CONFIRM_TIMEOUT", default=65)
+PAYMENTS_SWEEP_INTERVAL_MINUTES = env.int("PAYMENTS_SWEEP_INTERVAL_MINUTES", default=5)
+PAYMENTS_MAX_POLLS = env.int("PAYMENTS_MAX_POLLS", default=200)
 PAYMENTS_WEBHOOK_SECRET = env.str("PAYMENTS_WEBHOOK_SECRET", default="")
 PAYMENTS_WEBHOOK_ALLOWED_IPS = env.list("PAYMENTS_WEBHOOK_ALLOWED_IPS", default=[])
 PAYMENTS_WEBHOOK_MAX_BYTES = env.int("PAYMENTS_WEBHOOK_MAX_BYTES", default=64 * 1024)
@@ -281,6 +300,7 @@ SECRET_SETTINGS = [
     "FEED_AUTH_PASSWORD",
     "KASPI_SHOP_TOKEN",
     "PAYMENTS_WEBHOOK_SECRET",
+    "KASPI_QR_API_KEY",
 ]
 
 # --- Logging ----------------------------------------------------------------------------

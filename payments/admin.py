@@ -2,6 +2,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, mark_safe
@@ -9,12 +10,14 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin import ReadOnlyAdmin, pretty_json
 from backoffice.exceptions import BackofficeError
+from backoffice.logging import mask
 
-from .models import Payment, PaymentEvent, WebhookDelivery
+from .models import KaspiQrDevice, Payment, PaymentEvent, WebhookDelivery
 from .services.events import apply_payment_event
 from .services.intake import import_payments, process_delivery
 from .services.providers import get_provider
 from .services.qr import qr_svg
+from .services.reconcile import reconcile, reconciliation_csv
 
 
 class PaymentEventInline(admin.TabularInline):
@@ -135,8 +138,29 @@ class PaymentAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.import_view),
                 name="payments_payment_import",
             ),
+            path(
+                "reconciliation/",
+                self.admin_site.admin_view(self.reconciliation_view),
+                name="payments_payment_reconciliation",
+            ),
             *super().get_urls(),
         ]
+
+    def reconciliation_view(self, request):
+        rows = reconcile()
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(
+                reconciliation_csv(rows), content_type="text/csv; charset=utf-8"
+            )
+            response["Content-Disposition"] = 'attachment; filename="reconciliation.csv"'
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Payment reconciliation"),
+            "rows": rows,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/payments/payment/reconciliation.html", context)
 
     def import_view(self, request):
         report = None
@@ -213,3 +237,30 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
                 f"#{delivery.pk}: {status} {answer}",
                 messages.SUCCESS if status == 200 else messages.ERROR,
             )
+
+
+@admin.register(KaspiQrDevice)
+class KaspiQrDeviceAdmin(ReadOnlyAdmin):
+    """Registered with manage.py kaspi_qr_register; the token is shown masked, never whole."""
+
+    list_display = [
+        "device_id",
+        "trade_point_name",
+        "trade_point_id",
+        "token_masked",
+        "active",
+        "registered_at",
+    ]
+    fields = [
+        "device_id",
+        "trade_point_id",
+        "trade_point_name",
+        "token_masked",
+        "active",
+        "registered_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("device token"))
+    def token_masked(self, obj):
+        return mask(obj.token)

@@ -65,6 +65,14 @@ class Payment(models.Model):
     qr_token = models.TextField(_("QR content"), blank=True)
     payment_link = models.URLField(_("payment link"), max_length=500, blank=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    options = models.JSONField(
+        _("provider options"),
+        default=dict,
+        blank=True,
+        help_text=_("Polling interval and timeouts the provider returned."),
+    )
+    next_poll_at = models.DateTimeField(_("next status check"), null=True, blank=True)
+    last_polled_at = models.DateTimeField(_("last status check"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -99,6 +107,24 @@ class Payment(models.Model):
     @property
     def public_url(self) -> str:
         return f"{settings.SITE_URL}/pay/{self.id}/"
+
+
+class KaspiQrDevice(models.Model):
+    """Our "cash register" registered at a Kaspi Pay trade point; its token is a secret."""
+
+    device_id = models.CharField(_("device id"), max_length=64, unique=True)
+    trade_point_id = models.CharField(_("trade point id"), max_length=64)
+    trade_point_name = models.CharField(_("trade point"), max_length=255, blank=True)
+    token = models.CharField(_("device token"), max_length=255, editable=False)
+    active = models.BooleanField(_("active"), default=True)
+    registered_at = models.DateTimeField(_("registered"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("Kaspi QR device")
+        verbose_name_plural = _("Kaspi QR devices")
+
+    def __str__(self) -> str:
+        return f"{self.device_id} @ {self.trade_point_name or self.trade_point_id}"
 
 
 class PaymentEvent(models.Model):

@@ -1,6 +1,11 @@
 """Creating a payment through the configured provider."""
 
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backoffice.exceptions import BackofficeError
 
 from ..models import Payment
 from .events import PaymentRejected, apply_payment_event
@@ -31,12 +36,24 @@ def create_payment(
         raise PaymentRejected(
             f"order {order.code} already has a payment that is not failed or expired"
         ) from None
-    answer = provider.create(payment)
+    try:
+        answer = provider.create(payment)
+    except BackofficeError as exc:
+        apply_payment_event(
+            payment_id=payment.pk,
+            source=provider.name,
+            key=f"create-failed:{payment.pk}",
+            status=Payment.Status.FAILED,
+            note=str(exc)[:500],
+        )
+        raise
     Payment.objects.filter(pk=payment.pk).update(
         external_id=answer.external_id,
         qr_token=answer.qr_token,
-        payment_link=answer.payment_link,
+        payment_link=answer.payment_link or payment.public_url,
         expires_at=answer.expires_at,
+        options=answer.options,
+        next_poll_at=timezone.now() + timedelta(seconds=answer.options.get("poll", 5)),
     )
     apply_payment_event(
         payment_id=payment.pk,
@@ -47,4 +64,10 @@ def create_payment(
         note="QR created",
     )
     payment.refresh_from_db()
+    if provider.name != "demo":
+        from django_q.tasks import async_task
+
+        transaction.on_commit(
+            lambda: async_task("payments.tasks.poll_payment_task", str(payment.pk))
+        )
     return payment

@@ -351,3 +351,31 @@ def test_webhook_secret_never_in_pages_or_logs(staff_client, payment, settings, 
     page = staff_client.get(reverse("admin:payments_webhookdelivery_changelist")).text
     assert settings.PAYMENTS_WEBHOOK_SECRET not in page
     assert settings.PAYMENTS_WEBHOOK_SECRET not in caplog.text
+
+
+# --- Reconciliation ---------------------------------------------------------------------------
+
+
+def test_reconciliation_finds_each_kind_and_exports_csv(staff_client):
+    orphan = Payment.objects.create(provider="demo", amount=100, status="paid")
+    Order.objects.create(
+        channel="direct", code="D-NOPAY", total_price=500, paid_at="2026-01-01T00:00:00Z"
+    )
+    mismatched = Order.objects.create(channel="direct", code="D-DIFF", total_price=900)
+    Payment.objects.create(provider="demo", amount=1000, status="paid", order=mismatched)
+    fine = create_payment(amount=300)
+    apply_payment_event(payment_id=fine.pk, source="t", key="p", status="paid")
+
+    from payments.services.reconcile import reconcile
+
+    kinds = sorted((row.kind, row.reference or row.order) for row in reconcile())
+    assert kinds == [
+        ("amount_mismatch", Payment.objects.get(order=mismatched).reference),
+        ("order_paid_without_payment", "D-NOPAY"),
+        ("paid_without_order", orphan.reference),
+    ]
+    url = reverse("admin:payments_payment_reconciliation")
+    assert "D-NOPAY" in staff_client.get(url).text
+    csv_text = staff_client.get(url, {"format": "csv"}).content.decode()
+    assert csv_text.splitlines()[0] == "kind,payment,order,payment_amount,order_amount,detail"
+    assert len(csv_text.splitlines()) == 4
