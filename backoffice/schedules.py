@@ -25,6 +25,11 @@ def schedule_specs() -> list[dict]:
             "func": "payments.tasks.sweep_payments_task",
             "minutes": settings.PAYMENTS_SWEEP_INTERVAL_MINUTES,
         },
+        {
+            "name": "kaspi-card-imports",
+            "func": "catalog.tasks.poll_card_imports_task",
+            "minutes": settings.KASPI_CARDS_POLL_MINUTES,
+        },
     ]
 
 

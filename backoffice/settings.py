@@ -257,6 +257,14 @@ ORDERS_OVERLAP_HOURS = env.int("ORDERS_OVERLAP_HOURS", default=3)
 ORDERS_INITIAL_DAYS = env.int("ORDERS_INITIAL_DAYS", default=14)
 ORDERS_IMPORT_MAX_AGE_MINUTES = env.int("ORDERS_IMPORT_MAX_AGE_MINUTES", default=90)
 
+# --- Kaspi product cards (docs/kaspi-product-import.md) ---------------------------------
+KASPI_CONTENT_API_URL = env.str("KASPI_CONTENT_API_URL", default="https://kaspi.kz/shop/api")
+# Products per import batch: a few hundred keeps a bad batch cheap; Kaspi's cap is 10,000.
+KASPI_CARDS_BATCH = min(env.int("KASPI_CARDS_BATCH", default=200), 10_000)
+KASPI_CARDS_POLL_MINUTES = env.int("KASPI_CARDS_POLL_MINUTES", default=5)
+# Al-Style element-info call per this many articles when fetching card data.
+ALSTYLE_DETAILS_CHUNK = env.int("ALSTYLE_DETAILS_CHUNK", default=25)
+
 # --- Payments (docs/kaspi-qr-payments.md) -----------------------------------------------
 # demo (default: QR opens our page with pay/fail buttons), kaspi_qr (Kaspi QR partner
 # API), none (off).

@@ -1,15 +1,32 @@
+import json
+
 from django.contrib import admin, messages
 from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from backoffice.admin import ReadOnlyAdmin, pretty_json
+from backoffice.exceptions import BackofficeError
 
-from .models import Brand, Category, FeedBuild, FeedFetch, PriceRule, Product
+from .models import (
+    AttributeSource,
+    Brand,
+    CardImport,
+    CardMapping,
+    CardState,
+    Category,
+    FeedBuild,
+    FeedFetch,
+    KaspiAttribute,
+    KaspiCategory,
+    PriceRule,
+    Product,
+)
+from .services.cards import card_preview, refresh_attributes, refresh_details
 from .services.feed import request_feed_build
 from .services.pricing import preview_prices, reprice_products
 from .services.sync import request_catalog_sync
@@ -38,6 +55,21 @@ def report_enqueue(modeladmin, request, run, started, *, what):
             ),
             messages.WARNING,
         )
+
+
+class CardFilter(admin.SimpleListFilter):
+    title = _("Kaspi card")
+    parameter_name = "card"
+
+    def lookups(self, request, model_admin):
+        return [("missing", _("no accepted card")), *CardState.choices[1:]]
+
+    def queryset(self, request, queryset):
+        if self.value() == "missing":
+            return queryset.exclude(card_state=CardState.ACCEPTED)
+        if self.value():
+            return queryset.filter(card_state=self.value())
+        return queryset
 
 
 class StockFilter(admin.SimpleListFilter):
@@ -81,6 +113,7 @@ class ProductAdmin(admin.ModelAdmin):
         "price_review",
         "is_new",
         StockFilter,
+        CardFilter,
         ("brand", admin.RelatedOnlyFieldListFilter),
         ("category", admin.RelatedOnlyFieldListFilter),
     ]
@@ -95,8 +128,14 @@ class ProductAdmin(admin.ModelAdmin):
         "preview_prices_action",
         "approve_prices",
         "rebuild_feed",
+        "fetch_card_data",
+        "upload_cards",
     ]
     readonly_fields = [
+        "card_state",
+        "card_message",
+        "card_import",
+        "card_preview_link",
         "article",
         "article_pn",
         "name",
@@ -166,6 +205,10 @@ class ProductAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            _("Kaspi card"),
+            {"fields": ["card_state", "card_message", "card_import", "card_preview_link"]},
+        ),
         (_("Raw supplier data"), {"classes": ["collapse"], "fields": ["raw_pretty"]}),
     ]
 
@@ -202,8 +245,59 @@ class ProductAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.sync_view),
                 name="catalog_product_sync",
             ),
+            path(
+                "<int:pk>/card/",
+                self.admin_site.admin_view(self.card_view),
+                name="catalog_product_card",
+            ),
             *super().get_urls(),
         ]
+
+    @admin.display(description=_("card preview"))
+    def card_preview_link(self, obj):
+        url = reverse("admin:catalog_product_card", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("What would be sent to Kaspi"))
+
+    def card_view(self, request, pk):
+        product = Product.objects.select_related("brand", "category").get(pk=pk)
+        preview = card_preview(product)
+        payload = (
+            json.dumps(preview.payload, ensure_ascii=False, indent=2) if preview.payload else ""
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Kaspi card preview: %(sku)s") % {"sku": product.sku},
+            "product": product,
+            "preview": preview,
+            "payload": payload,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/catalog/product/card_preview.html", context)
+
+    @admin.action(
+        description=_("Fetch supplier card data (images, description)"), permissions=["change"]
+    )
+    def fetch_card_data(self, request, queryset):
+        try:
+            count = refresh_details(queryset[:200])
+        except BackofficeError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, _("Supplier card data fetched: %(n)d.") % {"n": count})
+
+    @admin.action(description=_("Upload cards to Kaspi"), permissions=["change"])
+    def upload_cards(self, request, queryset):
+        from django_q.tasks import async_task
+
+        ids = list(queryset.values_list("pk", flat=True)[:5000])
+        transaction.on_commit(
+            lambda: async_task("catalog.tasks.push_cards_task", ids, request.user.pk)
+        )
+        self.message_user(
+            request,
+            _("Card upload queued for %(n)d products; see Card imports for the results.")
+            % {"n": len(ids)},
+        )
 
     def sync_view(self, request):
         if request.method != "POST" or not self.has_change_permission(request):
@@ -379,3 +473,115 @@ class FeedBuildAdmin(ReadOnlyAdmin):
 @admin.register(FeedFetch)
 class FeedFetchAdmin(ReadOnlyAdmin):
     list_display = ["last_fetch_at", "last_status", "last_user_agent", "last_ip", "fetch_count"]
+
+
+# --- Kaspi product cards --------------------------------------------------------------------
+
+
+class KaspiAttributeInline(admin.TabularInline):
+    model = KaspiAttribute
+    extra = 0
+    can_delete = False
+    fields = ["code", "type", "mandatory", "multi_valued", "values"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(KaspiCategory)
+class KaspiCategoryAdmin(admin.ModelAdmin):
+    list_display = ["title", "code", "attributes_loaded_at"]
+    search_fields = ["title", "code"]
+    readonly_fields = ["code", "title", "attributes_loaded_at"]
+    inlines = [KaspiAttributeInline]
+    actions = ["load_attributes"]
+
+    def has_add_permission(self, request):
+        return False  # manage.py kaspi_classification --refresh
+
+    @admin.action(description=_("Load attributes from Kaspi"))
+    def load_attributes(self, request, queryset):
+        for category in queryset[:20]:
+            try:
+                count = refresh_attributes(category)
+            except BackofficeError as exc:
+                self.message_user(request, f"{category.code}: {exc}", messages.ERROR)
+                return
+            self.message_user(request, f"{category.code}: {count}")
+
+
+class AttributeSourceInline(admin.TabularInline):
+    model = AttributeSource
+    extra = 1
+    autocomplete_fields = ["attribute"]
+
+
+@admin.register(KaspiAttribute)
+class KaspiAttributeAdmin(admin.ModelAdmin):
+    list_display = ["code", "category", "type", "mandatory", "multi_valued"]
+    list_filter = ["mandatory", "type"]
+    search_fields = ["code", "category__code"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(CardMapping)
+class CardMappingAdmin(admin.ModelAdmin):
+    list_display = ["category", "kaspi_category", "mandatory_missing"]
+    autocomplete_fields = ["category", "kaspi_category"]
+    inlines = [AttributeSourceInline]
+
+    @admin.display(description=_("mandatory attributes without a source"))
+    def mandatory_missing(self, obj):
+        mapped = set(obj.sources.values_list("attribute_id", flat=True))
+        missing = obj.kaspi_category.attributes.filter(mandatory=True).exclude(pk__in=mapped)
+        return ", ".join(a.code for a in missing) or "—"
+
+
+@admin.register(CardImport)
+class CardImportAdmin(ReadOnlyAdmin):
+    list_display = [
+        "sent_at",
+        "code",
+        "status",
+        "total",
+        "errors",
+        "warnings",
+        "skipped",
+        "created_by",
+    ]
+    list_filter = ["status"]
+    search_fields = ["=code"]
+    readonly_fields = [
+        "code",
+        "status",
+        "sent_at",
+        "checked_at",
+        "total",
+        "errors",
+        "warnings",
+        "skipped",
+        "description",
+        "per_sku",
+        "result_pretty",
+        "created_by",
+    ]
+    exclude = ["skus", "result", "payload_hash"]
+
+    @admin.display(description=_("per SKU"))
+    def per_sku(self, obj):
+        rows = obj.products.order_by("sku").values_list("sku", "card_state", "card_message")
+        return (
+            format_html_join(
+                "",
+                "<div><strong>{}</strong>: {} {}</div>",
+                ((s, st or "—", m) for s, st, m in rows),
+            )
+            or "—"
+        )
+
+    @admin.display(description=_("Kaspi result"))
+    def result_pretty(self, obj):
+        return pretty_json(obj.result)

@@ -151,6 +151,25 @@ class Product(models.Model):
     feed_price = models.PositiveBigIntegerField(_("price in price list"), null=True, blank=True)
     offer_off_since = models.DateTimeField(_("off sale since"), null=True, blank=True)
 
+    # Kaspi product card (catalog/services/cards.py).
+    details = models.JSONField(
+        _("supplier card data"),
+        default=dict,
+        blank=True,
+        help_text=_("Images, description, weight and properties from Al-Style, on demand."),
+    )
+    card_state = models.CharField(_("Kaspi card"), max_length=10, blank=True, default="")
+    card_message = models.TextField(_("card messages"), blank=True)
+    card_hash = models.CharField(max_length=64, blank=True, editable=False)
+    card_import = models.ForeignKey(
+        "CardImport",
+        verbose_name=_("last card import"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="products",
+    )
+
     first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
     last_seen = models.DateTimeField(_("last changed at supplier"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -325,3 +344,152 @@ class FeedFetch(models.Model):
 
     def __str__(self) -> str:
         return str(self.last_fetch_at or "-")
+
+
+# --- Kaspi product cards (docs/kaspi-product-import.md) -----------------------------------
+
+
+class KaspiCategory(models.Model):
+    code = models.CharField(_("code"), max_length=512, unique=True)
+    title = models.CharField(_("title"), max_length=512)
+    attributes_loaded_at = models.DateTimeField(_("attributes loaded"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Kaspi category")
+        verbose_name_plural = _("Kaspi categories")
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.code})"
+
+
+class KaspiAttribute(models.Model):
+    class Type(models.TextChoices):
+        BOOLEAN = "boolean", "boolean"
+        ENUM = "enum", "enum"
+        STRING = "string", "string"
+        NUMBER = "number", "number"
+
+    category = models.ForeignKey(
+        KaspiCategory,
+        verbose_name=_("category"),
+        on_delete=models.CASCADE,
+        related_name="attributes",
+    )
+    code = models.CharField(_("code"), max_length=512)
+    type = models.CharField(_("type"), max_length=10, choices=Type.choices, default="string")
+    mandatory = models.BooleanField(_("mandatory"), default=False)
+    multi_valued = models.BooleanField(_("multi-valued"), default=False)
+    values = models.JSONField(_("allowed values"), default=list, blank=True)
+    values_loaded_at = models.DateTimeField(_("values loaded"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Kaspi attribute")
+        verbose_name_plural = _("Kaspi attributes")
+        ordering = ["category", "-mandatory", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["category", "code"], name="kaspiattribute_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CardMapping(models.Model):
+    """Our supplier category → a Kaspi category, with where each attribute comes from."""
+
+    category = models.OneToOneField(
+        Category,
+        verbose_name=_("supplier category"),
+        on_delete=models.CASCADE,
+        related_name="card_mapping",
+    )
+    kaspi_category = models.ForeignKey(
+        KaspiCategory, verbose_name=_("Kaspi category"), on_delete=models.PROTECT
+    )
+
+    class Meta:
+        verbose_name = _("card mapping")
+        verbose_name_plural = _("card mappings")
+
+    def __str__(self) -> str:
+        return f"{self.category} → {self.kaspi_category.code}"
+
+
+class AttributeSource(models.Model):
+    class Source(models.TextChoices):
+        FIXED = "fixed", _("fixed value")
+        PROPERTY = "property", _("supplier property")
+        BRAND = "brand", _("brand")
+        WEIGHT = "weight", _("weight")
+        NAME = "name", _("product name")
+        PART_NUMBER = "part_number", _("part number")
+
+    mapping = models.ForeignKey(
+        CardMapping, verbose_name=_("mapping"), on_delete=models.CASCADE, related_name="sources"
+    )
+    attribute = models.ForeignKey(
+        KaspiAttribute, verbose_name=_("Kaspi attribute"), on_delete=models.CASCADE
+    )
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
+    value = models.CharField(
+        _("value or property name"),
+        max_length=512,
+        blank=True,
+        help_text=_("The fixed value, or the supplier property's name."),
+    )
+
+    class Meta:
+        verbose_name = _("attribute source")
+        verbose_name_plural = _("attribute sources")
+        constraints = [
+            models.UniqueConstraint(fields=["mapping", "attribute"], name="attributesource_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attribute.code} ← {self.get_source_display()}"
+
+
+class CardImport(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "UPLOADED", _("uploaded")
+        FINISHED = "FINISHED", _("finished")
+        ABORTED = "ABORTED", _("aborted")
+        FAILED = "FAILED", _("not sent")
+
+    code = models.CharField(_("Kaspi import code"), max_length=128, blank=True, db_index=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    skus = models.JSONField(_("SKUs"), default=list)
+    payload_hash = models.CharField(max_length=64, blank=True)
+    total = models.PositiveIntegerField(_("total"), default=0)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    warnings = models.PositiveIntegerField(_("warnings"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    description = models.TextField(_("description"), blank=True)
+    result = models.TextField(_("Kaspi result"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sent by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("card import")
+        verbose_name_plural = _("card imports")
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"{self.code or '—'} ({self.get_status_display()})"
+
+
+class CardState(models.TextChoices):
+    NONE = "", _("not sent")
+    INVALID = "invalid", _("not valid")
+    SENT = "sent", _("sent, waiting for Kaspi")
+    ACCEPTED = "accepted", _("accepted")
+    ERROR = "error", _("error")

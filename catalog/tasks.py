@@ -28,3 +28,23 @@ def reprice_task() -> dict:
     if counts["changed"]:
         request_feed_build(triggered_by="reprice")
     return counts
+
+
+def push_cards_task(product_ids: list[int], user_id: int | None = None) -> str:
+    """Validate and upload the cards of these products to Kaspi."""
+    from django.contrib.auth import get_user_model
+
+    from .models import Product
+    from .services.cards import cards_import
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    products = Product.objects.filter(pk__in=product_ids).select_related("brand", "category")
+    summary = cards_import(list(products), user=user)
+    return f"sent={summary.sent} unchanged={summary.unchanged} invalid={summary.invalid}"
+
+
+def poll_card_imports_task() -> int:
+    """Check Kaspi card imports still being processed (scheduled every few minutes)."""
+    from .services.cards import poll_card_imports
+
+    return poll_card_imports()

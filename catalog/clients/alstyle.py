@@ -168,6 +168,19 @@ class AlStyleClient:
             "(ALSTYLE_MAX_PAGES); the run stops to avoid an endless loop",
         )
 
+    def element_info(self, articles: list[str]) -> list[dict]:
+        """Full cards (images, description, weight, properties) for a few articles."""
+        data = self.get(
+            "element-info",
+            article=",".join(articles),
+            additional_fields="description,images,weight,properties",
+        )
+        if isinstance(data, dict):  # some clients see one object, or a wrapper
+            data = data.get("data") or data.get("elements") or [data]
+        if not isinstance(data, list):
+            raise ExternalServiceError(SERVICE, "element-info: expected a list")
+        return [item for item in data if isinstance(item, dict)]
+
     def quantity_price(self, articles: list[str]) -> dict[str, dict]:
         """Stock and prices for `articles`: {article: {quantity, price1, price2, ...}}."""
         data = self.get("quantity-price", article=",".join(articles))

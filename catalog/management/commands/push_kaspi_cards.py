@@ -1,0 +1,39 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from backoffice.exceptions import BackofficeError
+from catalog.models import CardState, Product
+from catalog.services.cards import cards_import
+
+
+class Command(BaseCommand):
+    help = "Validate and upload Kaspi product cards for mapped products."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--category", type=int, help="supplier category id (Al-Style)")
+        parser.add_argument(
+            "--only-missing", action="store_true", help="only products with no accepted card"
+        )
+        parser.add_argument("--dry-run", action="store_true", help="validate; send nothing")
+
+    def handle(self, *args, category, only_missing, dry_run, **options):
+        products = Product.objects.filter(
+            listed=True, kaspi_enabled=True, category__card_mapping__isnull=False
+        ).select_related("brand", "category")
+        if category is not None:
+            products = products.filter(category__supplier_id=category)
+        if only_missing:
+            products = products.exclude(card_state=CardState.ACCEPTED)
+        try:
+            summary = cards_import(list(products), dry_run=dry_run)
+        except BackofficeError as exc:
+            raise CommandError(str(exc)) from None
+        for preview in summary.previews:
+            if preview.problems:
+                self.stderr.write(f"{preview.product.sku}: " + "; ".join(preview.problems))
+        codes = ", ".join(batch.code or batch.status for batch in summary.batches)
+        self.stdout.write(
+            f"{'would send' if dry_run else 'sent'}={summary.sent} unchanged={summary.unchanged} "
+            f"invalid={summary.invalid}" + (f" imports: {codes}" if codes else "")
+        )
+        if any(batch.status == "FAILED" for batch in summary.batches):
+            raise CommandError("a batch could not be sent; see the card imports in the admin")

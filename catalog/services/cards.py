@@ -1,0 +1,459 @@
+"""Kaspi product cards: classification, card building, local validation, import, results.
+
+An offer in the price list sells only when Kaspi has a card with the same SKU. A card is
+built from our product (the same SKU the price list uses), its supplier category's mapping
+to a Kaspi category, and the supplier's images/description/properties. It is validated
+locally (Kaspi's import JSON Schema + the category's mandatory attributes, types and
+allowed values) before anything is sent; unchanged cards are not re-sent (payload hash).
+"""
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from jsonschema import Draft4Validator
+
+from backoffice.exceptions import BackofficeError, ExternalServiceError
+
+from ..clients.kaspi_content import KaspiContentClient
+from ..models import (
+    AttributeSource,
+    CardImport,
+    CardMapping,
+    CardState,
+    KaspiAttribute,
+    KaspiCategory,
+    Product,
+)
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_FIXTURE = Path(__file__).resolve().parent.parent / "schemas" / "kaspi_import_schema.json"
+SCHEMA_CACHE_KEY = "kaspi:import-schema"
+MAX_BATCH = 10_000
+
+
+class CardError(BackofficeError):
+    pass
+
+
+# --- Classification ------------------------------------------------------------------------
+
+
+def refresh_categories(*, client: KaspiContentClient | None = None) -> int:
+    client = client or KaspiContentClient()
+    rows = {
+        str(row.get("code")): str(row.get("title") or row.get("code"))
+        for row in client.categories()
+        if row.get("code")
+    }
+    existing = {c.code: c for c in KaspiCategory.objects.all()}
+    with transaction.atomic():
+        for code, title in rows.items():
+            category = existing.get(code)
+            if category is None:
+                KaspiCategory.objects.create(code=code, title=title[:512])
+            elif category.title != title[:512]:
+                KaspiCategory.objects.filter(pk=category.pk).update(title=title[:512])
+    return len(rows)
+
+
+def refresh_attributes(
+    category: KaspiCategory, *, client: KaspiContentClient | None = None, values: bool = True
+) -> int:
+    """Attributes of one category, and the allowed values of its enum attributes."""
+    client = client or KaspiContentClient()
+    rows = client.attributes(category.code)
+    now = timezone.now()
+    with transaction.atomic():
+        for row in rows:
+            code = str(row.get("code") or "")
+            if not code:
+                continue
+            attribute, _created = KaspiAttribute.objects.update_or_create(
+                category=category,
+                code=code[:512],
+                defaults={
+                    "type": str(row.get("type") or "string")[:10],
+                    "mandatory": bool(row.get("mandatory")),
+                    "multi_valued": bool(row.get("multiValued")),
+                },
+            )
+            if values and attribute.type == KaspiAttribute.Type.ENUM:
+                attribute.values = [
+                    str(v.get("code") or v.get("name"))
+                    for v in client.attribute_values(category.code, attribute.code)
+                ]
+                attribute.values_loaded_at = now
+                attribute.save(update_fields=["values", "values_loaded_at"])
+        KaspiCategory.objects.filter(pk=category.pk).update(attributes_loaded_at=now)
+    return len(rows)
+
+
+def refresh_schema(*, client: KaspiContentClient | None = None) -> dict:
+    """Fetch Kaspi's live import schema and keep it (it takes precedence over the fixture)."""
+    schema = (client or KaspiContentClient()).schema()
+    Draft4Validator.check_schema(schema)
+    cache.set(SCHEMA_CACHE_KEY, schema, timeout=None)
+    return schema
+
+
+def import_schema() -> dict:
+    return cache.get(SCHEMA_CACHE_KEY) or json.loads(SCHEMA_FIXTURE.read_text())
+
+
+# --- Supplier card data --------------------------------------------------------------------
+
+
+def refresh_details(products, *, client=None, chunk: int | None = None) -> int:
+    """Fetch images, description, weight and properties from Al-Style for `products`."""
+    from django.conf import settings
+
+    from ..clients.alstyle import AlStyleClient
+
+    client = client or AlStyleClient()
+    chunk = chunk or settings.ALSTYLE_DETAILS_CHUNK
+    products = list(products)
+    done = 0
+    for start in range(0, len(products), chunk):
+        part = {p.article: p for p in products[start : start + chunk]}
+        for item in client.element_info(list(part)):
+            product = part.get(str(item.get("article")))
+            if product is None:
+                continue
+            product.details = normalise_details(item)
+            product.save(update_fields=["details"])
+            done += 1
+    return done
+
+
+def normalise_details(item: dict) -> dict:
+    images = item.get("images") or []
+    if isinstance(images, str):
+        images = [part.strip() for part in images.split(",")]
+    urls = []
+    for url in images:
+        url = str(url or "").strip()
+        if url.startswith("//"):
+            url = "https:" + url
+        elif url.startswith("/"):
+            url = "https://al-style.kz" + url
+        elif url.startswith("http://"):
+            url = "https://" + url[len("http://") :]
+        if url.startswith("https://") and url not in urls:
+            urls.append(url[:1024])
+    properties = {}
+    for prop in item.get("properties") or []:
+        if isinstance(prop, dict) and prop.get("name") not in (None, ""):
+            properties[str(prop["name"]).strip()] = prop.get("value")
+    return {
+        "images": urls,
+        "description": _plain_text(item.get("description") or ""),
+        "weight": item.get("weight"),
+        "properties": properties,
+    }
+
+
+def _plain_text(html: str) -> str:
+    text = re.sub(r"<br\s*/?>|</p>|</li>", "\n", str(html), flags=re.IGNORECASE)
+    text = re.sub(r"<[^>]+>", "", text)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+# --- Building and validating -----------------------------------------------------------------
+
+
+@dataclass
+class CardPreview:
+    product: Product
+    payload: dict | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.payload is not None and not self.problems
+
+
+def build_card(product: Product, *, mapping: CardMapping | None = None) -> CardPreview:
+    """The JSON Kaspi would receive for `product`, and every problem in plain words."""
+    problems: list[str] = []
+    if mapping is None:
+        mapping = (
+            CardMapping.objects.select_related("kaspi_category")
+            .prefetch_related("sources__attribute")
+            .filter(category_id=product.category_id)
+            .first()
+        )
+    if mapping is None:
+        category = product.category or "—"
+        return CardPreview(
+            product, None, [f"the supplier category «{category}» is not mapped to a Kaspi category"]
+        )
+    details = product.details or {}
+    brand = product.brand.name if product.brand_id else ""
+    if not brand:
+        problems.append("no brand (Kaspi requires one)")
+    images = [{"url": url} for url in details.get("images") or []]
+    if not images:
+        problems.append("no images: fetch the supplier data (action «Fetch supplier card data»)")
+    attributes = []
+    sources = {source.attribute_id: source for source in mapping.sources.all()}
+    for attribute in mapping.kaspi_category.attributes.all():
+        source = sources.get(attribute.pk)
+        raw = _source_value(source, product, details, brand) if source else None
+        if raw in (None, "", []):
+            if attribute.mandatory:
+                problems.append(
+                    f"mandatory attribute «{attribute.code}» has no value"
+                    + ("" if source else " (no source is set in the mapping)")
+                )
+            continue
+        value, problem = _typed(attribute, raw)
+        if problem:
+            problems.append(problem)
+            continue
+        attributes.append({"code": attribute.code, "value": value})
+    payload = {
+        "sku": product.sku,
+        "title": (product.full_name or product.name)[:1024],
+        "brand": brand[:256],
+        "category": mapping.kaspi_category.code,
+        "attributes": attributes,
+        "images": images,
+    }
+    if details.get("description"):
+        payload["description"] = details["description"][:1024]
+    weight = _number(details.get("weight"))
+    if weight is not None:
+        payload["weight"] = f"{weight:g}"
+    return CardPreview(product, payload, problems)
+
+
+def _source_value(source: AttributeSource, product, details, brand):
+    kind = source.source
+    if kind == AttributeSource.Source.FIXED:
+        return source.value
+    if kind == AttributeSource.Source.BRAND:
+        return brand
+    if kind == AttributeSource.Source.NAME:
+        return product.name
+    if kind == AttributeSource.Source.PART_NUMBER:
+        return product.article_pn
+    if kind == AttributeSource.Source.WEIGHT:
+        return details.get("weight")
+    return (details.get("properties") or {}).get(source.value)
+
+
+def _number(value):
+    try:
+        return float(str(value).replace(",", ".").split()[0])
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _typed(attribute: KaspiAttribute, raw):
+    """The value in the JSON type Kaspi expects, or a problem in plain words."""
+    code = attribute.code
+    if attribute.type == KaspiAttribute.Type.BOOLEAN:
+        text = str(raw).strip().lower()
+        if text in {"true", "да", "yes", "1", "есть"}:
+            return True, None
+        if text in {"false", "нет", "no", "0"}:
+            return False, None
+        return None, f"«{code}» must be yes/no, got «{raw}»"
+    if attribute.type == KaspiAttribute.Type.NUMBER:
+        number = _number(raw)
+        if number is None:
+            return None, f"«{code}» must be a number, got «{raw}»"
+        return (int(number) if number == int(number) else number), None
+    values = raw if isinstance(raw, list) else [v.strip() for v in str(raw).split(";")]
+    values = [str(v)[:256] for v in values if str(v).strip()]
+    if not attribute.multi_valued and len(values) > 1:
+        return None, f"«{code}» takes one value, got {len(values)}"
+    if attribute.type == KaspiAttribute.Type.ENUM and attribute.values:
+        unknown = [v for v in values if v not in attribute.values]
+        if unknown:
+            return None, f"«{code}»: «{unknown[0]}» is not one of Kaspi's allowed values"
+    if attribute.multi_valued:
+        return list(dict.fromkeys(values))[:32], None
+    return values[0] if values else None, None
+
+
+def schema_problems(payloads: list[dict]) -> dict[str, list[str]]:
+    """Kaspi's JSON Schema errors per SKU (the batch as a whole is an array of products)."""
+    schema = import_schema()
+    item_schema = schema.get("items", schema)
+    validator = Draft4Validator(item_schema)
+    problems: dict[str, list[str]] = {}
+    for payload in payloads:
+        for error in validator.iter_errors(payload):
+            where = "/".join(str(part) for part in error.absolute_path) or "card"
+            problems.setdefault(payload.get("sku", "?"), []).append(f"{where}: {error.message}")
+    return problems
+
+
+def card_preview(product: Product) -> CardPreview:
+    """build_card plus Kaspi's schema check: everything staff see before an upload."""
+    preview = build_card(product)
+    if preview.payload:
+        preview.problems += schema_problems([preview.payload]).get(product.sku, [])
+    return preview
+
+
+def payload_hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+# --- Import ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportSummary:
+    sent: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    batches: list[CardImport] = field(default_factory=list)
+    previews: list[CardPreview] = field(default_factory=list)
+
+
+def cards_import(
+    products,
+    *,
+    dry_run: bool = False,
+    user=None,
+    batch_size: int | None = None,
+    client: KaspiContentClient | None = None,
+) -> ImportSummary:
+    """Validate and send cards in batches; skip unchanged ones; record what happened."""
+    from django.conf import settings
+
+    batch_size = max(1, min(batch_size or settings.KASPI_CARDS_BATCH, MAX_BATCH))
+    summary = ImportSummary()
+    ready: list[tuple[Product, dict, str]] = []
+    previews = [build_card(product) for product in products]
+    schema_errors = schema_problems([p.payload for p in previews if p.payload])
+    for preview in previews:
+        product = preview.product
+        if preview.payload:
+            preview.problems += schema_errors.get(product.sku, [])
+        summary.previews.append(preview)
+        if not preview.valid:
+            summary.invalid += 1
+            if not dry_run:
+                Product.objects.filter(pk=product.pk).update(
+                    card_state=CardState.INVALID, card_message="\n".join(preview.problems)
+                )
+            continue
+        digest = payload_hash(preview.payload)
+        if digest == product.card_hash and product.card_state in (
+            CardState.SENT,
+            CardState.ACCEPTED,
+        ):
+            summary.unchanged += 1
+            continue
+        ready.append((product, preview.payload, digest))
+    if dry_run:
+        summary.sent = len(ready)
+        return summary
+    client = client or KaspiContentClient() if ready else None
+    for start in range(0, len(ready), batch_size):
+        batch = ready[start : start + batch_size]
+        summary.batches.append(_send_batch(batch, client=client, user=user))
+        summary.sent += len(batch)
+    return summary
+
+
+def _send_batch(batch, *, client, user) -> CardImport:
+    skus = [product.sku for product, _payload, _digest in batch]
+    record = CardImport(skus=skus, total=len(batch), created_by=user if user and user.pk else None)
+    record.payload_hash = hashlib.sha256(
+        "".join(digest for _p, _payload, digest in batch).encode()
+    ).hexdigest()
+    try:
+        answer = client.import_products([payload for _p, payload, _d in batch])
+    except ExternalServiceError as exc:
+        record.status = CardImport.Status.FAILED
+        record.description = str(exc)
+        record.save()
+        Product.objects.filter(sku__in=skus).update(
+            card_state=CardState.ERROR, card_message=str(exc), card_import=record
+        )
+        return record
+    record.code = str(answer.get("code") or "")[:128]
+    record.status = str(answer.get("status") or CardImport.Status.UPLOADED)[:10]
+    record.save()
+    for product, _payload, digest in batch:
+        Product.objects.filter(pk=product.pk).update(
+            card_state=CardState.SENT, card_message="", card_hash=digest, card_import=record
+        )
+    return record
+
+
+def poll_card_imports(*, client: KaspiContentClient | None = None) -> int:
+    """Check imports still UPLOADED; on FINISHED/ABORTED record each SKU's result."""
+    pending = list(CardImport.objects.filter(status=CardImport.Status.UPLOADED).exclude(code=""))
+    if not pending:
+        return 0
+    client = client or KaspiContentClient()
+    finished = 0
+    for record in pending:
+        status = client.import_status(record.code)
+        record.checked_at = timezone.now()
+        record.status = str(status.get("status") or record.status)[:10]
+        record.description = str(status.get("description") or "")
+        if record.status == CardImport.Status.UPLOADED:
+            record.save(update_fields=["checked_at", "status", "description"])
+            continue
+        result = client.import_result(record.code)
+        apply_import_result(record, result)
+        finished += 1
+    return finished
+
+
+def apply_import_result(record: CardImport, result: dict) -> None:
+    """Store the counters and raw result; set each SKU's card state."""
+    record.total = _count(result.get("total"), record.total)
+    record.errors = _count(result.get("errors"), 0)
+    record.warnings = _count(result.get("warnings"), 0)
+    record.skipped = _count(result.get("skipped"), 0)
+    record.result = json.dumps(result, ensure_ascii=False)
+    per_sku = result.get("result") if isinstance(result.get("result"), dict) else {}
+    with transaction.atomic():
+        record.save()
+        for sku in record.skus:
+            entry = per_sku.get(sku)
+            if not isinstance(entry, dict):
+                continue  # Kaspi does not always list every SKU: keep "sent"
+            state = str(entry.get("state") or "")
+            messages = [
+                json.dumps(entry.get(key), ensure_ascii=False)
+                for key in ("errors", "warnings", "error", "warning", "message")
+                if entry.get(key)
+            ]
+            failed = state not in ("FINISHED", "") or any(
+                entry.get(key) for key in ("errors", "error")
+            )
+            Product.objects.filter(sku=sku, card_import=record).update(
+                card_state=CardState.ERROR if failed else CardState.ACCEPTED,
+                card_message="\n".join(messages)[:5000],
+            )
+        if record.status == CardImport.Status.ABORTED:
+            Product.objects.filter(card_import=record, card_state=CardState.SENT).update(
+                card_state=CardState.ERROR, card_message=record.description or "import aborted"
+            )
+
+
+def _count(value, default: int) -> int:
+    if isinstance(value, list):
+        return len(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
