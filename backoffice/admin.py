@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import JobLock, SyncRun
+from .models import Alert, JobLock, SyncRun
 
 
 def pretty_json(text: str):
@@ -67,3 +67,14 @@ class SyncRunAdmin(ReadOnlyAdmin):
 @admin.register(JobLock)
 class JobLockAdmin(ReadOnlyAdmin):
     list_display = ["kind", "holder", "acquired_at", "heartbeat_at", "rerun_requested"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["sent_at", "key", "channel", "ok", "short_text"]
+    list_filter = ["channel", "ok"]
+    search_fields = ["key", "text"]
+
+    @admin.display(description=_("message"))
+    def short_text(self, obj):
+        return obj.text[:120]

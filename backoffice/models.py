@@ -91,3 +91,22 @@ class JobLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.holder or '-'}"
+
+
+class Alert(models.Model):
+    """A message sent to staff; the key names the incident so it is sent once per cool-down."""
+
+    key = models.CharField(_("incident"), max_length=200, db_index=True)
+    channel = models.CharField(_("channel"), max_length=20)
+    text = models.TextField(_("message"))
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now, db_index=True)
+    ok = models.BooleanField(_("delivered"), default=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.sent_at:%Y-%m-%d %H:%M})"

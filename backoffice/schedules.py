@@ -33,6 +33,11 @@ def schedule_specs() -> list[dict]:
     ]
 
 
+DAILY = [
+    {"name": "daily-summary", "func": "orders.tasks.daily_summary_task", "hour": 9},
+]
+
+
 def setup_schedules() -> list[tuple[str, bool]]:
     """Create each schedule or bring its function and interval up to date; keep staff edits
     of anything else (e.g. a schedule switched off by setting repeats to 0)."""
@@ -55,4 +60,25 @@ def setup_schedules() -> list[tuple[str, bool]]:
             schedule.schedule_type = Schedule.MINUTES
             schedule.save()
         result.append((spec["name"], created))
+    for spec in DAILY:
+        _schedule, created = Schedule.objects.get_or_create(
+            name=spec["name"],
+            defaults={
+                "func": spec["func"],
+                "schedule_type": Schedule.DAILY,
+                "next_run": _next_local_hour(spec["hour"]),
+                "repeats": -1,
+            },
+        )
+        result.append((spec["name"], created))
     return result
+
+
+def _next_local_hour(hour: int):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.localtime()
+    moment = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    return moment if moment > now else moment + timedelta(days=1)

@@ -16,6 +16,13 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
+
+def env_or(name: str, default: str) -> str:
+    """A string setting where an empty value (as left in a copied .env.example) means the
+    default, not "nothing"."""
+    return env.str(name, default="") or default
+
+
 # --- Core -------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -75,7 +82,11 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {
+    "default": environ.Env.db_url_config(
+        env_or("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while the worker writes; the busy timeout and
     # IMMEDIATE transactions keep the ORM broker clear of "database is locked".
@@ -128,8 +139,8 @@ USE_TZ = True
 
 # --- Static and media -------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+STATIC_ROOT = Path(env_or("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+MEDIA_ROOT = Path(env_or("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
 
 # --- Security (production) --------------------------------------------------------------
@@ -157,13 +168,11 @@ HTTP_READ_TIMEOUT = env.float("HTTP_READ_TIMEOUT", default=30.0)
 HTTP_RETRIES = env.int("HTTP_RETRIES", default=3)
 HTTP_BACKOFF_FACTOR = env.float("HTTP_BACKOFF_FACTOR", default=1.0)
 HTTP_BACKOFF_MAX = env.float("HTTP_BACKOFF_MAX", default=60.0)
-HTTP_USER_AGENT = env.str(
+HTTP_USER_AGENT = env_or(
     "HTTP_USER_AGENT",
     # A browser-like agent: Kaspi hangs on requests without one (docs/kaspi-shop-api.md).
-    default=(
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/131.0 Safari/537.36 kaspi-backoffice/1.0"
-    ),
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0 Safari/537.36 kaspi-backoffice/1.0",
 )
 
 # --- Background jobs --------------------------------------------------------------------
@@ -230,7 +239,7 @@ PRICE_ANOMALY_SHARE = env.float("PRICE_ANOMALY_SHARE", default=0.5)
 KASPI_MERCHANT_ID = env.str("KASPI_MERCHANT_ID", default="DemoShop")
 KASPI_COMPANY_NAME = env.str("KASPI_COMPANY_NAME", default="Demo Electronics")
 KASPI_STORE_IDS = env.list("KASPI_STORE_ID", default=["PP1"])
-FEED_DIR = Path(env.str("FEED_DIR", default=str(MEDIA_ROOT / "feed")))
+FEED_DIR = Path(env_or("FEED_DIR", str(MEDIA_ROOT / "feed")))
 FEED_FILENAME = "kaspi.xml"
 FEED_MODEL_MAX_LENGTH = env.int("FEED_MODEL_MAX_LENGTH", default=120)
 FEED_PREORDER_MAX_DAYS = min(env.int("FEED_PREORDER_MAX_DAYS", default=30), 30)
@@ -256,6 +265,35 @@ ORDERS_OVERLAP_HOURS = env.int("ORDERS_OVERLAP_HOURS", default=3)
 # How far back the first incremental import looks.
 ORDERS_INITIAL_DAYS = env.int("ORDERS_INITIAL_DAYS", default=14)
 ORDERS_IMPORT_MAX_AGE_MINUTES = env.int("ORDERS_IMPORT_MAX_AGE_MINUTES", default=90)
+
+# --- Fulfilment and staff alerts ---------------------------------------------------------
+# Accept new Kaspi orders automatically when every line is in stock and priced above cost.
+ORDERS_AUTO_ACCEPT = env.bool("ORDERS_AUTO_ACCEPT", default=False)
+# Remind staff of orders not accepted within this many minutes.
+ORDERS_ACCEPT_REMINDER_MINUTES = env.int("ORDERS_ACCEPT_REMINDER_MINUTES", default=60)
+ALSTYLE_CART_API_URL = env.str("ALSTYLE_CART_API_URL", default="https://api.al-style.kz/cart-api/")
+# Days from today for the Al-Style shipping date of a purchase.
+ALSTYLE_SHIPPING_DAYS = env.int("ALSTYLE_SHIPPING_DAYS", default=1)
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_CHAT_ID = env.str("TELEGRAM_CHAT_ID", default="")
+TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org")
+# Without Telegram, alerts go by email to these addresses (else to ADMINS).
+STAFF_ALERT_EMAILS = env.list("STAFF_ALERT_EMAILS", default=[])
+ADMINS = [("Admin", email) for email in env.list("ADMIN_EMAILS", default=[])]
+EMAIL_BACKEND = env_or(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ALERT_COOLDOWN_MINUTES = env.int("ALERT_COOLDOWN_MINUTES", default=60)
 
 # --- Kaspi product cards (docs/kaspi-product-import.md) ---------------------------------
 KASPI_CONTENT_API_URL = env.str("KASPI_CONTENT_API_URL", default="https://kaspi.kz/shop/api")
@@ -309,6 +347,8 @@ SECRET_SETTINGS = [
     "KASPI_SHOP_TOKEN",
     "PAYMENTS_WEBHOOK_SECRET",
     "KASPI_QR_API_KEY",
+    "TELEGRAM_BOT_TOKEN",
+    "EMAIL_HOST_PASSWORD",
 ]
 
 # --- Logging ----------------------------------------------------------------------------

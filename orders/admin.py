@@ -9,7 +9,8 @@ from backoffice.admin import pretty_json
 from backoffice.exceptions import BackofficeError
 from catalog.admin import report_enqueue
 
-from .models import Order, OrderAction, OrderEntry
+from .models import Fulfilment, FulfilmentEvent, Order, OrderAction, OrderEntry, SupplierPurchase
+from .services.fulfilment import check_stock, purchase_from_alstyle, set_fulfilment
 from .services.imports import request_order_import
 from .services.status import (
     accept_order,
@@ -49,6 +50,49 @@ class OrderActionInline(admin.TabularInline):
         return False
 
 
+class FulfilmentEventInline(admin.TabularInline):
+    model = FulfilmentEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "from_status", "to_status", "user", "note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class SupplierPurchaseInline(admin.StackedInline):
+    model = SupplierPurchase
+    extra = 0
+    can_delete = False
+    fields = [
+        "status",
+        "supplier_order_id",
+        "supplier_status",
+        "lines",
+        "error",
+        "created_by",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class StepForm(forms.Form):
+    step = forms.ChoiceField(
+        label=_("New step"),
+        choices=[
+            (Fulfilment.ASSEMBLED, Fulfilment.ASSEMBLED.label),
+            (Fulfilment.HANDED_OVER, Fulfilment.HANDED_OVER.label),
+            (Fulfilment.COMPLETED, Fulfilment.COMPLETED.label),
+            (Fulfilment.RETURNED, Fulfilment.RETURNED.label),
+        ],
+    )
+    note = forms.CharField(label=_("Comment"), required=False, max_length=500)
+
+
 class CancelForm(forms.Form):
     reason = forms.ChoiceField(
         label=_("Cancellation reason"),
@@ -76,6 +120,8 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = [
         "code",
         "channel",
+        "fulfilment",
+        "needs_attention",
         "status",
         "state",
         "creation_date",
@@ -95,8 +141,17 @@ class OrderAdmin(admin.ModelAdmin):
     ]
     search_fields = ["=code", "customer_name", "customer_phone", "entries__offer_code"]
     date_hierarchy = "creation_date"
-    inlines = [OrderEntryInline, OrderActionInline]
-    actions = ["accept_selected", "cancel_selected", "complete_selected", "pull_now"]
+    inlines = [OrderEntryInline, SupplierPurchaseInline, FulfilmentEventInline, OrderActionInline]
+    actions = [
+        "accept_selected",
+        "check_stock_selected",
+        "purchase_dry_run",
+        "purchase_selected",
+        "set_step_selected",
+        "cancel_selected",
+        "complete_selected",
+        "pull_now",
+    ]
     list_per_page = 100
     show_full_result_count = False
     kaspi_fields = [
@@ -121,14 +176,17 @@ class OrderAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
+        (_("Fulfilment"), {"fields": ["fulfilment", "needs_attention", "attention_reason"]}),
         (None, {"fields": kaspi_fields}),
         (_("Kaspi data"), {"classes": ["collapse"], "fields": ["raw_pretty"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
+        # Fulfilment moves only through the checked actions, never by editing the field.
+        fixed = ["fulfilment", "raw_pretty"]
         if obj is not None and obj.channel == Order.Channel.KASPI:
-            return [*self.kaspi_fields, "raw_pretty"]
-        return ["raw_pretty", "synced_at", "first_seen", "updated_at"]
+            return [*self.kaspi_fields, *fixed]
+        return [*fixed, "synced_at", "first_seen", "updated_at"]
 
     @admin.display(description=_("Kaspi data"))
     def raw_pretty(self, obj):
@@ -165,6 +223,54 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description=_("Accept in Kaspi"), permissions=["change"])
     def accept_selected(self, request, queryset):
         self._each(request, queryset, accept_order, _("Accepted in Kaspi: %(n)d."))
+
+    @admin.action(description=_("Check supplier stock"), permissions=["change"])
+    def check_stock_selected(self, request, queryset):
+        for order in queryset[:50]:
+            try:
+                ok = check_stock(order)
+            except BackofficeError as exc:
+                self.message_user(request, f"{order.code}: {exc}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"{order.code}: "
+                + (str(_("all lines in stock")) if ok else order.attention_reason),
+                messages.SUCCESS if ok else messages.WARNING,
+            )
+
+    @admin.action(description=_("Order from Al-Style: show what would be sent"))
+    def purchase_dry_run(self, request, queryset):
+        for order in queryset[:20]:
+            try:
+                plan = purchase_from_alstyle(order=order, dry_run=True)
+            except BackofficeError as exc:
+                self.message_user(request, f"{order.code}: {exc}", messages.ERROR)
+                continue
+            lines = ", ".join(f"{line['article']} × {line['quantity']}" for line in plan["lines"])
+            self.message_user(request, f"{order.code}: {lines}; {plan['submit']}")
+
+    @admin.action(description=_("Order from Al-Style"), permissions=["change"])
+    def purchase_selected(self, request, queryset):
+        self._each(request, queryset, purchase_from_alstyle, _("Ordered from Al-Style: %(n)d."))
+
+    @admin.action(description=_("Next fulfilment step…"), permissions=["change"])
+    def set_step_selected(self, request, queryset):
+        if "apply" in request.POST:
+            form = StepForm(request.POST)
+            if form.is_valid():
+                self._each(
+                    request,
+                    queryset,
+                    set_fulfilment,
+                    _("Moved: %(n)d."),
+                    to=form.cleaned_data["step"],
+                    note=form.cleaned_data["note"],
+                )
+                return None
+        else:
+            form = StepForm()
+        return self._form_page(request, queryset, form, _("Fulfilment step"), "set_step_selected")
 
     def _form_page(self, request, queryset, form, title, action):
         context = {
@@ -221,6 +327,26 @@ class OrderAdmin(admin.ModelAdmin):
         else:
             form = CompleteForm()
         return self._form_page(request, queryset, form, _("Complete orders"), "complete_selected")
+
+
+@admin.register(SupplierPurchase)
+class SupplierPurchaseAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "order",
+        "status",
+        "supplier_order_id",
+        "supplier_status",
+        "created_by",
+    ]
+    list_filter = ["status"]
+    search_fields = ["=order__code", "=supplier_order_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(OrderAction)

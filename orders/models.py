@@ -5,6 +5,19 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+
+class Fulfilment(models.TextChoices):
+    # A context of their own: "new"/"accepted" already name a product flag and a card state.
+    NEW = "new", pgettext_lazy("fulfilment", "new")
+    ACCEPTED = "accepted", pgettext_lazy("fulfilment", "accepted")
+    PURCHASED = "purchased", pgettext_lazy("fulfilment", "bought from supplier")
+    ASSEMBLED = "assembled", pgettext_lazy("fulfilment", "assembled")
+    HANDED_OVER = "handed_over", pgettext_lazy("fulfilment", "handed over to delivery")
+    COMPLETED = "completed", pgettext_lazy("fulfilment", "completed")
+    CANCELLED = "cancelled", pgettext_lazy("fulfilment", "cancelled")
+    RETURNED = "returned", pgettext_lazy("fulfilment", "returned")
 
 
 class Order(models.Model):
@@ -58,6 +71,17 @@ class Order(models.Model):
     paid_at = models.DateTimeField(
         _("paid at"), null=True, blank=True, help_text=_("Direct sales: when a payment succeeded.")
     )
+    fulfilment = models.CharField(
+        _("fulfilment"),
+        max_length=12,
+        choices=Fulfilment.choices,
+        default=Fulfilment.NEW,
+        db_index=True,
+    )
+    needs_attention = models.BooleanField(_("needs attention"), default=False, db_index=True)
+    attention_reason = models.TextField(_("why"), blank=True)
+    alerted_at = models.DateTimeField(_("staff alerted"), null=True, blank=True)
+    reminded_at = models.DateTimeField(_("reminder sent"), null=True, blank=True)
     raw = models.TextField(_("Kaspi data"), blank=True)
     data_hash = models.CharField(max_length=32, blank=True, editable=False)
     synced_at = models.DateTimeField(_("synced"), null=True, blank=True)
@@ -103,6 +127,9 @@ class OrderEntry(models.Model):
         on_delete=models.SET_NULL,
         related_name="order_entries",
     )
+    supplier_quantity = models.IntegerField(_("supplier stock"), null=True, blank=True)
+    in_stock = models.BooleanField(_("in stock at supplier"), null=True, blank=True)
+    stock_checked_at = models.DateTimeField(_("stock checked"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("order entry")
@@ -146,3 +173,67 @@ class OrderAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order} {self.action}"
+
+
+class FulfilmentEvent(models.Model):
+    """Who moved an order through fulfilment, when, from what to what."""
+
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="fulfilment_events"
+    )
+    from_status = models.CharField(_("from"), max_length=12, choices=Fulfilment.choices)
+    to_status = models.CharField(_("to"), max_length=12, choices=Fulfilment.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("fulfilment step")
+        verbose_name_plural = _("fulfilment steps")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order}: {self.from_status} → {self.to_status}"
+
+
+class SupplierPurchase(models.Model):
+    """The Al-Style order placed for one Kaspi order (one per order: never bought twice)."""
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", _("submitted")
+        FAILED = "failed", _("failed before submit")
+        UNKNOWN = "unknown", _("unknown: check Al-Style")
+
+    order = models.OneToOneField(
+        Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="purchase"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    supplier_order_id = models.CharField(_("Al-Style order"), max_length=64, blank=True)
+    supplier_status = models.CharField(_("Al-Style status"), max_length=32, blank=True)
+    lines = models.JSONField(_("lines"), default=list)
+    response = models.TextField(_("Al-Style answer"), blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("supplier purchase")
+        verbose_name_plural = _("supplier purchases")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.order} → {self.supplier_order_id or self.get_status_display()}"

@@ -181,6 +181,33 @@ class AlStyleClient:
             raise ExternalServiceError(SERVICE, "element-info: expected a list")
         return [item for item in data if isinstance(item, dict)]
 
+    def user_data(self) -> dict:
+        data = self.get("user-data")
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):
+            return data["data"]
+        if not isinstance(data, dict):
+            raise ExternalServiceError(SERVICE, "user-data: expected an object")
+        return data
+
+    def cart(self, action: str, *, method: str = "GET", **params) -> dict:
+        """One call of the cart API (shared by every process using the token)."""
+        self.limiter.wait()
+        self.calls += 1
+        params = {key: value for key, value in params.items() if value is not None}
+        params["access-token"] = self.token
+        url = settings.ALSTYLE_CART_API_URL.rstrip("/") + "/" + action
+        response = self.http.request(method, url, params=params)
+        try:
+            data = response.json()
+        except ValueError:
+            raise ExternalServiceError(SERVICE, f"cart {action}: the answer is not JSON") from None
+        if isinstance(data, dict) and data.get("status") is False:
+            raise ExternalServiceError(
+                SERVICE,
+                f"cart {action} refused: {data.get('message') or data.get('error') or data}",
+            )
+        return data if isinstance(data, dict) else {"data": data}
+
     def quantity_price(self, articles: list[str]) -> dict[str, dict]:
         """Stock and prices for `articles`: {article: {quantity, price1, price2, ...}}."""
         data = self.get("quantity-price", article=",".join(articles))

@@ -27,7 +27,8 @@ from backoffice.runs import enqueue_job, heartbeat, run_job
 from catalog.models import Product
 
 from ..clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
-from ..models import Order, OrderEntry
+from ..models import Fulfilment, Order, OrderEntry
+from .fulfilment import FROM_KASPI, follow_kaspi_status
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +268,10 @@ def import_page(
                 Order.objects.filter(pk=known[0]).update(**values, updated_at=now)
                 updated_ids.append(known[0])
             else:
-                new_orders.append(Order(channel=Order.Channel.KASPI, **values))
+                # A new order starts at the fulfilment step its Kaspi status proves
+                # (history from a backfill is not replayed step by step).
+                step = FROM_KASPI.get(values["status"], Fulfilment.NEW)
+                new_orders.append(Order(channel=Order.Channel.KASPI, fulfilment=step, **values))
         # One INSERT for the page's new orders (ids come back on PostgreSQL and SQLite).
         Order.objects.bulk_create(new_orders)
         ids = {kaspi_id: pk for kaspi_id, (pk, _digest) in existing.items()}
@@ -279,6 +283,8 @@ def import_page(
             for line in _entries(ids[values["kaspi_id"]], entries[values["kaspi_id"]], products)
         ]
         OrderEntry.objects.bulk_create(lines)
+        for order in Order.objects.filter(pk__in=updated_ids):
+            follow_kaspi_status(order)
     run.count("new", len(new_orders))
     run.count("updated", len(updated_ids))
     run.count("entries", len(lines))

@@ -99,6 +99,9 @@ def _send(
         new_status = ((answer.get("data") or {}).get("attributes") or {}).get("status") or status
         Order.objects.filter(pk=order.pk).update(status=new_status)
         order.status = new_status
+        from .fulfilment import follow_kaspi_status
+
+        follow_kaspi_status(order)
         from .imports import refresh_reservations
 
         refresh_reservations({e.product_id for e in order.entries.all() if e.product_id})
