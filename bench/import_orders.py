@@ -134,6 +134,9 @@ def main():
     from orders.models import Order
     from orders.services.imports import run_order_import
 
+    from payments.models import Payment
+
+    Payment.objects.all().delete()  # payments protect their orders; the bench DB is ours
     Order.objects.all().delete()
     SyncRun.objects.filter(kind="orders").delete()
     JobLock.objects.all().delete()
