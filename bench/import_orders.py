@@ -133,7 +133,6 @@ def main():
     from catalog.models import Product
     from orders.models import Order
     from orders.services.imports import run_order_import
-
     from payments.models import Payment
 
     Payment.objects.all().delete()  # payments protect their orders; the bench DB is ours
