@@ -1,17 +1,25 @@
 """django-q2 tasks of the catalog: each takes ids, calls one service and returns a summary."""
 
+from django.conf import settings
+
 from .services.feed import run_feed_build
 from .services.pricing import reprice_products
 from .services.sync import run_catalog_sync, run_stock_sync
 
+NOT_CONFIGURED = "skipped: ALSTYLE_TOKEN is not set"
+
 
 def sync_catalog_task(run_id: int | None = None) -> str:
     """Full Al-Style catalog sync (scheduled every 30 minutes, or queued by staff)."""
+    if run_id is None and not settings.ALSTYLE_TOKEN:
+        return NOT_CONFIGURED  # a schedule without a token: nothing to do, nothing failed
     return run_catalog_sync(run_id=run_id, triggered_by="schedule").summary()
 
 
 def sync_stock_task(run_id: int | None = None) -> str:
     """Stock and price refresh of known products."""
+    if run_id is None and not settings.ALSTYLE_TOKEN:
+        return NOT_CONFIGURED
     return run_stock_sync(run_id=run_id, triggered_by="schedule").summary()
 
 

@@ -244,3 +244,15 @@ def test_command_prints_summary_and_fails_nonzero(mocked_http, capsys):
     fake_supplier(mocked_http, [[element(1)]])
     call_command("sync_alstyle")
     assert "catalog run" in capsys.readouterr().out
+
+
+def test_scheduled_sync_without_token_is_skipped_quietly(settings):
+    from catalog.tasks import sync_catalog_task, sync_stock_task
+    from orders.tasks import import_orders_task
+
+    settings.ALSTYLE_TOKEN = ""
+    settings.KASPI_SHOP_TOKEN = ""
+    assert sync_catalog_task() == "skipped: ALSTYLE_TOKEN is not set"
+    assert sync_stock_task() == "skipped: ALSTYLE_TOKEN is not set"
+    assert import_orders_task() == "skipped: KASPI_SHOP_TOKEN is not set"
+    assert not SyncRun.objects.exists()
