@@ -60,31 +60,26 @@ def run_catalog_sync(
     *, triggered_by: str = "command", user=None, dry_run: bool = False, run_id: int | None = None
 ) -> SyncRun:
     """Run a full catalog sync under the catalog lock (then rebuild the price list)."""
-    run = SyncRun.objects.get(pk=run_id) if run_id else None
-    result = run_job(
-        kind=SyncRun.Kind.CATALOG,
-        run=run,
-        triggered_by=triggered_by,
-        user=user,
-        params={"dry_run": dry_run},
-        job=lambda run: sync_catalog(run=run, dry_run=dry_run),
+    return _run_supplier_job(
+        SyncRun.Kind.CATALOG, sync_catalog, triggered_by, user, dry_run, run_id
     )
-    _after_sync(result, dry_run=dry_run)
-    return result
 
 
 def run_stock_sync(
     *, triggered_by: str = "command", user=None, dry_run: bool = False, run_id: int | None = None
 ) -> SyncRun:
     """Refresh stock and prices of known products under the stock lock."""
-    run = SyncRun.objects.get(pk=run_id) if run_id else None
+    return _run_supplier_job(SyncRun.Kind.STOCK, sync_stock, triggered_by, user, dry_run, run_id)
+
+
+def _run_supplier_job(kind, service, triggered_by, user, dry_run, run_id) -> SyncRun:
     result = run_job(
-        kind=SyncRun.Kind.STOCK,
-        run=run,
+        kind=kind,
+        run=SyncRun.objects.get(pk=run_id) if run_id else None,
         triggered_by=triggered_by,
         user=user,
         params={"dry_run": dry_run},
-        job=lambda run: sync_stock(run=run, dry_run=dry_run),
+        job=lambda run: service(run=run, dry_run=dry_run),
     )
     _after_sync(result, dry_run=dry_run)
     return result
