@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import Alert, JobLock, SyncRun
+from .models import Alert, AuditEntry, JobLock, SyncRun
 
 
 def pretty_json(text: str):
@@ -78,3 +78,14 @@ class AlertAdmin(ReadOnlyAdmin):
     @admin.display(description=_("message"))
     def short_text(self, obj):
         return obj.text[:120]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "user", "action", "object_repr", "note"]
+    list_filter = ["action"]
+    search_fields = ["object_repr", "object_id", "note", "user__username"]
+    date_hierarchy = "at"
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the audit log is append-only, for everyone

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from backoffice.admin import ReadOnlyAdmin, pretty_json
+from backoffice.audit import audit, snapshot
 from backoffice.exceptions import BackofficeError
 
 from .models import (
@@ -55,6 +56,13 @@ def report_enqueue(modeladmin, request, run, started, *, what):
             ),
             messages.WARNING,
         )
+
+
+def _audit_bulk(request, queryset, action: str) -> None:
+    skus = list(queryset.values_list("sku", flat=True)[:1000])
+    audit(
+        user=request.user, action=action, after={"skus": skus}, note=f"{queryset.count()} products"
+    )
 
 
 class CardFilter(admin.SimpleListFilter):
@@ -233,9 +241,21 @@ class ProductAdmin(admin.ModelAdmin):
             return _("price on request")
         return obj.kaspi_price if obj.kaspi_price is not None else "—"
 
+    AUDITED = ["kaspi_enabled", "sku", "manual_price", "preorder_days"]
+
     def save_model(self, request, obj, form, change):
+        changed = [name for name in self.AUDITED if name in form.changed_data]
+        before = {name: form.initial.get(name) for name in changed}
         super().save_model(request, obj, form, change)
-        if {"manual_price"} & set(form.changed_data):
+        if changed:
+            audit(
+                user=request.user,
+                action="product.change",
+                obj=obj,
+                before=before,
+                after=snapshot(obj, changed),
+            )
+        if "manual_price" in changed:
             reprice_products(queryset=Product.objects.filter(pk=obj.pk))
 
     def get_urls(self):
@@ -313,6 +333,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Enable on Kaspi"), permissions=["change"])
     def enable_on_kaspi(self, request, queryset):
+        _audit_bulk(request, queryset, "product.enable_on_kaspi")
         count = queryset.update(kaspi_enabled=True)
         self.message_user(
             request,
@@ -322,6 +343,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Disable on Kaspi"), permissions=["change"])
     def disable_on_kaspi(self, request, queryset):
+        _audit_bulk(request, queryset, "product.disable_on_kaspi")
         count = queryset.update(kaspi_enabled=False)
         self.message_user(
             request,
@@ -342,6 +364,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve new supplier prices (unfreeze)"), permissions=["change"])
     def approve_prices(self, request, queryset):
+        _audit_bulk(request, queryset.filter(price_review=True), "product.approve_prices")
         counts = reprice_products(queryset=queryset.filter(price_review=True), approve=True)
         self.message_user(
             request, _("Prices approved and recomputed: %(n)d.") % {"n": counts["changed"]}
@@ -400,15 +423,52 @@ class PriceRuleAdmin(admin.ModelAdmin):
             request, _("Kaspi prices are being recomputed; the price list is rebuilt after.")
         )
 
+    RULE_FIELDS = [
+        "name",
+        "active",
+        "scope",
+        "category_id",
+        "brand_id",
+        "band_min",
+        "band_max",
+        "base",
+        "markup_percent",
+        "markup_fixed",
+        "min_margin",
+        "rounding",
+        "priority",
+    ]
+
     def save_model(self, request, obj, form, change):
+        before = snapshot(PriceRule.objects.get(pk=obj.pk), self.RULE_FIELDS) if change else {}
         super().save_model(request, obj, form, change)
+        audit(
+            user=request.user,
+            action="price_rule.change" if change else "price_rule.add",
+            obj=obj,
+            before=before,
+            after=snapshot(obj, self.RULE_FIELDS),
+        )
         self._reprice_later(request)
 
     def delete_model(self, request, obj):
+        audit(
+            user=request.user,
+            action="price_rule.delete",
+            obj=obj,
+            before=snapshot(obj, self.RULE_FIELDS),
+        )
         super().delete_model(request, obj)
         self._reprice_later(request)
 
     def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            audit(
+                user=request.user,
+                action="price_rule.delete",
+                obj=rule,
+                before=snapshot(rule, self.RULE_FIELDS),
+            )
         super().delete_queryset(request, queryset)
         self._reprice_later(request)
 

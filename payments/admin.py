@@ -9,6 +9,7 @@ from django.utils.html import format_html, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin import ReadOnlyAdmin, pretty_json
+from backoffice.audit import audit
 from backoffice.exceptions import BackofficeError
 from backoffice.logging import mask
 
@@ -113,6 +114,7 @@ class PaymentAdmin(admin.ModelAdmin):
     @admin.action(description=_("Refund (record a manual refund)"), permissions=["change"])
     def refund(self, request, queryset):
         for payment in queryset:
+            before = payment.status
             try:
                 apply_payment_event(
                     payment_id=payment.pk,
@@ -124,6 +126,13 @@ class PaymentAdmin(admin.ModelAdmin):
             except BackofficeError as exc:
                 self.message_user(request, f"{payment.reference}: {exc}", messages.ERROR)
                 continue
+            audit(
+                user=request.user,
+                action="payment.refund",
+                obj=payment,
+                before={"status": before},
+                after={"status": "refunded"},
+            )
             self.message_user(
                 request,
                 _("%(ref)s recorded as refunded. Make the refund itself in the Kaspi Pay app.")
@@ -174,6 +183,16 @@ class PaymentAdmin(admin.ModelAdmin):
                     request, _("Nothing applied: the file has errors."), messages.ERROR
                 )
             elif form.cleaned_data["confirm"]:
+                audit(
+                    user=request.user,
+                    action="payment.import",
+                    after={
+                        "applied": report.applied,
+                        "duplicates": report.duplicates,
+                        "rows": report.rows,
+                    },
+                    note=form.cleaned_data["file"].name,
+                )
                 self.message_user(
                     request,
                     _("Applied: %(a)d, duplicates skipped: %(d)d.")

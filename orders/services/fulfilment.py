@@ -15,6 +15,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from backoffice.alerts import send_alert
+from backoffice.audit import audit
 from backoffice.exceptions import BackofficeError, ExternalServiceError
 from backoffice.runs import acquire_lock, release_lock
 from catalog.clients.records import parse_quantity
@@ -73,6 +74,15 @@ def set_fulfilment(*, order: Order, to: str, user=None, note: str = "") -> Order
             note=note[:500],
         )
         Order.objects.filter(pk=current.pk).update(fulfilment=to)
+        if getattr(user, "pk", None):
+            audit(
+                user=user,
+                action="order.fulfilment",
+                obj=current,
+                before={"fulfilment": current.fulfilment},
+                after={"fulfilment": to},
+                note=note,
+            )
     order.fulfilment = to
     return order
 

@@ -95,6 +95,17 @@ def _send(
     record.ok = True
     record.response = json.dumps(answer, ensure_ascii=False)[:10000]
     record.save()
+    if user is not None and getattr(user, "pk", None):
+        from backoffice.audit import audit
+
+        audit(
+            user=user,
+            action=f"order.{action}",
+            obj=order,
+            before={"status": order.status},
+            after={"status": status if apply_status else order.status},
+            note=detail,
+        )
     if apply_status:
         new_status = ((answer.get("data") or {}).get("attributes") or {}).get("status") or status
         Order.objects.filter(pk=order.pk).update(status=new_status)

@@ -10,4 +10,6 @@ def qr_svg(content: str) -> str:
     image = qrcode.make(content, image_factory=qrcode.image.svg.SvgPathImage, box_size=12)
     buffer = io.BytesIO()
     image.save(buffer)
-    return buffer.getvalue().decode()
+    text = buffer.getvalue().decode()
+    # Inline in HTML: drop the XML declaration.
+    return text.split("?>", 1)[1].lstrip() if text.startswith("<?xml") else text
