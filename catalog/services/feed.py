@@ -324,6 +324,7 @@ class ConcurrentValidator:
     """
 
     peak_rss_mb: float | None = None  # of the last child, for the benchmark
+    write_error: OSError | None = None
 
     def __init__(self, file, schema_dir: Path):
         feed_schema()
@@ -341,7 +342,14 @@ class ConcurrentValidator:
         self.pipe = self.child.stdin
 
     def write(self, data) -> int:
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as exc:
+            # lxml's xmlfile swallows exceptions raised by the stream's write(); keep the
+            # first one so build_feed can report it ("No space left on device"), not the
+            # truncated XML it causes.
+            self.write_error = self.write_error or exc
+            raise
         if self.pipe is not None:
             try:
                 self.pipe.write(data)
@@ -404,6 +412,8 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
             validator = ConcurrentValidator(stream, target.parent)
             try:
                 write_feed(validator, feed_rows(now), now=now, stats=stats)
+                if validator.write_error is not None:
+                    raise validator.write_error
             except BaseException:
                 validator.abort()
                 raise
