@@ -35,6 +35,7 @@ def schedule_specs() -> list[dict]:
 
 DAILY = [
     {"name": "daily-summary", "func": "orders.tasks.daily_summary_task", "hour": 9},
+    {"name": "data-cleanup", "func": "backoffice.tasks.cleanup_task", "hour": 3},
 ]
 
 

@@ -305,6 +305,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@localhost
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ALERT_COOLDOWN_MINUTES = env.int("ALERT_COOLDOWN_MINUTES", default=60)
 
+# --- Retention (manage.py cleanup_data, daily schedule) ------------------------------------
+RETENTION_WEBHOOK_DAYS = env.int("RETENTION_WEBHOOK_DAYS", default=90)
+RETENTION_RUNS_DAYS = env.int("RETENTION_RUNS_DAYS", default=180)
+RETENTION_ALERTS_DAYS = env.int("RETENTION_ALERTS_DAYS", default=180)
+RETENTION_CUSTOMER_DAYS = env.int("RETENTION_CUSTOMER_DAYS", default=365)
+
 # --- Kaspi product cards (docs/kaspi-product-import.md) ---------------------------------
 KASPI_CONTENT_API_URL = env.str("KASPI_CONTENT_API_URL", default="https://kaspi.kz/shop/api")
 # Products per import batch: a few hundred keeps a bad batch cheap; Kaspi's cap is 10,000.

@@ -1,7 +1,28 @@
+import io
+import logging
+
 import pytest
 import responses as responses_lib
 
 from catalog.services import fetches
+
+# Everything logged during the suite, through the same masking filter as production
+# handlers; tests/test_zz_secrets.py checks it holds no secret.
+SUITE_LOG = io.StringIO()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _capture_suite_log():
+    from backoffice.logging import SecretMaskingFilter
+
+    handler = logging.StreamHandler(SUITE_LOG)
+    handler.setLevel(logging.DEBUG)
+    handler.addFilter(SecretMaskingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield
+    root.removeHandler(handler)
 
 
 @pytest.fixture
