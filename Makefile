@@ -26,6 +26,15 @@ run: venv
 	@echo "Admin: http://127.0.0.1:$(PORT)/admin/   Price list: http://127.0.0.1:$(PORT)/feed.xml"
 	$(PY) manage.py rundev 127.0.0.1:$(PORT)
 
+# Production: PostgreSQL (DATABASE_URL) and Redis (Q_BROKER=redis, REDIS_URL) from .env;
+# gunicorn for the web and qcluster for tasks (deploy/ has systemd units for both).
+serve: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --noinput
+	$(PY) manage.py setup_schedules
+	$(PY) manage.py qcluster & $(VENV)/bin/gunicorn backoffice.wsgi --bind 127.0.0.1:$(PORT) --workers 3; kill %1
+
 test: venv
 	$(VENV)/bin/pytest
 

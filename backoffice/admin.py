@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import Alert, AuditEntry, JobLock, SyncRun
+from .models import Alert, ApiToken, AuditEntry, JobLock, SyncRun
 
 
 def pretty_json(text: str):
@@ -89,3 +89,28 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the audit log is append-only, for everyone
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created here; the full value is shown once in a message, then only its
+    prefix: the database keeps a SHA-256 of it."""
+
+    list_display = ["name", "prefix", "user", "active", "created_at", "last_used_at"]
+    fields = ["name", "user", "active", "prefix", "created_at", "last_used_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        from .api import new_token
+
+        token, raw = new_token(name=obj.name, user=obj.user)
+        obj.pk = token.pk
+        obj.prefix = token.prefix
+        self.message_user(
+            request,
+            _("Token for %(name)s: %(token)s — copy it now; it is not shown again.")
+            % {"name": obj.name, "token": raw},
+        )

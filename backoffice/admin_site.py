@@ -10,6 +10,7 @@ class BackofficeAdminSite(admin.AdminSite):
     site_header = _("Kaspi back office")
     site_title = _("Kaspi back office")
     index_title = _("Administration")
+    index_template = "admin/backoffice_index.html"
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)

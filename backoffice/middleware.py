@@ -20,3 +20,18 @@ class ContentSecurityPolicyMiddleware:
             nonce = request.csp_nonce
             response["Content-Security-Policy"] = settings.CSP_POLICY.format(nonce=nonce)
         return response
+
+
+class RealIpMiddleware:
+    """Behind nginx every request comes from the proxy: take the client's address from
+    X-Real-IP, but only when the direct peer is one of TRUSTED_PROXIES (anyone else could
+    forge the header). The webhook IP allowlist and login throttling read REMOTE_ADDR."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        real_ip = request.META.get("HTTP_X_REAL_IP", "").strip()
+        if real_ip and request.META.get("REMOTE_ADDR") in settings.TRUSTED_PROXIES:
+            request.META["REMOTE_ADDR"] = real_ip
+        return self.get_response(request)

@@ -26,6 +26,11 @@ def schedule_specs() -> list[dict]:
             "minutes": settings.PAYMENTS_SWEEP_INTERVAL_MINUTES,
         },
         {
+            "name": "incidents",
+            "func": "backoffice.tasks.incidents_task",
+            "minutes": 10,
+        },
+        {
             "name": "kaspi-card-imports",
             "func": "catalog.tasks.poll_card_imports_task",
             "minutes": settings.KASPI_CARDS_POLL_MINUTES,

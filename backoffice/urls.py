@@ -3,10 +3,14 @@ from django.urls import include, path
 
 from catalog.views import feed_xml
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     path("health", views.health, name="health"),
+    path("api/status", api.api_status, name="api-status"),
+    path("api/sync", api.api_sync, name="api-sync"),
+    path("api/runs/<int:run_id>", api.api_run, name="api-run"),
+    path("admin/dashboard/", views.dashboard, name="dashboard"),
     path("feed.xml", feed_xml, name="feed"),
     path("admin/", admin.site.urls),
     path("", include("payments.urls")),

@@ -1,6 +1,17 @@
-"""Health endpoint for monitoring (no login: it shows no secrets and no business data)."""
+"""Health endpoint for monitoring (no login: no secrets, no business data), and the
+staff dashboard."""
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -12,3 +23,162 @@ from .health import collect_health
 def health(request):
     report = collect_health()
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+def _card(title, level, lines, url):
+    return {"title": title, "level": level, "lines": lines, "url": url}
+
+
+def _run_card(title, kind, configured, max_age_minutes, changelist):
+    from .models import SyncRun
+
+    url = reverse("admin:backoffice_syncrun_changelist") + f"?kind__exact={kind}"
+    if not configured:
+        return _card(title, "grey", [_("not configured")], url)
+    last = SyncRun.objects.filter(kind=kind).exclude(status=SyncRun.Status.SKIPPED).first()
+    if last is None:
+        return _card(title, "red", [_("never ran")], url)
+    lines = [f"{last.get_status_display()} · {timezone.localtime(last.created_at):%d.%m %H:%M}"]
+    if last.duration:
+        lines.append(_("duration %(s).0f s") % {"s": last.duration.total_seconds()})
+    if last.counts:
+        lines.append(", ".join(f"{k}: {v}" for k, v in list(last.counts.items())[:6]))
+    finished = last.finished_at or last.created_at
+    stale = timezone.now() - finished > timedelta(minutes=max_age_minutes)
+    if last.status == SyncRun.Status.FAILED:
+        level = "red"
+    elif last.status in (SyncRun.Status.PARTIAL,) or stale:
+        level = "amber"
+    else:
+        level = "green"
+    return _card(title, level, lines, url)
+
+
+def dashboard_cards() -> list[dict]:
+    from django_q.models import Failure
+
+    from catalog.models import FeedBuild, FeedFetch
+    from orders.models import Order
+    from payments.models import Payment
+
+    cards = [
+        _run_card(
+            _("Catalog sync"),
+            "catalog",
+            bool(settings.ALSTYLE_TOKEN),
+            settings.CATALOG_SYNC_MAX_AGE_MINUTES,
+            "catalog_product",
+        ),
+        _run_card(
+            _("Order import"),
+            "orders",
+            bool(settings.KASPI_SHOP_TOKEN),
+            settings.ORDERS_IMPORT_MAX_AGE_MINUTES,
+            "orders_order",
+        ),
+    ]
+    build = FeedBuild.objects.first()
+    fetch = FeedFetch.objects.filter(key="feed").first()
+    lines, level = [], "green"
+    if build is None:
+        lines, level = [_("never built")], "red"
+    else:
+        lines.append(
+            f"{build.get_status_display()} · {timezone.localtime(build.started_at):%d.%m %H:%M}"
+            f" · {build.offers_total} / {build.offers_available}"
+        )
+        if build.status != FeedBuild.Status.PUBLISHED:
+            level = "red"
+        elif timezone.now() - build.started_at > timedelta(minutes=settings.FEED_MAX_AGE_MINUTES):
+            level = "amber"
+    if fetch and fetch.last_fetch_at:
+        lines.append(
+            _("Kaspi downloaded it %(when)s")
+            % {"when": f"{timezone.localtime(fetch.last_fetch_at):%d.%m %H:%M}"}
+        )
+        if timezone.now() - fetch.last_fetch_at > timedelta(hours=2) and level == "green":
+            level = "amber"
+    else:
+        lines.append(_("no download recorded yet"))
+    cards.append(
+        _card(_("Kaspi price list"), level, lines, reverse("admin:catalog_feedbuild_changelist"))
+    )
+    waiting = Order.objects.filter(status="APPROVED_BY_BANK")
+    attention = Order.objects.filter(needs_attention=True).exclude(
+        fulfilment__in=["completed", "cancelled", "returned"]
+    )
+    cards.append(
+        _card(
+            _("Orders to act on"),
+            "amber" if waiting.exists() or attention.exists() else "green",
+            [
+                _("waiting for acceptance: %(n)d") % {"n": waiting.count()},
+                _("needing attention: %(n)d") % {"n": attention.count()},
+            ],
+            reverse("admin:orders_order_changelist") + "?needs_attention__exact=1",
+        )
+    )
+    pending = Payment.objects.filter(status__in=Payment.OPEN_STATUSES)
+    stuck = pending.filter(created_at__lt=timezone.now() - timedelta(minutes=30))
+    cards.append(
+        _card(
+            _("Pending payments"),
+            "amber" if stuck.exists() else "green",
+            [
+                _("pending: %(n)d, older than 30 min: %(s)d")
+                % {"n": pending.count(), "s": stuck.count()}
+            ],
+            reverse("admin:payments_payment_changelist") + "?status__exact=pending",
+        )
+    )
+    failed = Failure.objects.filter(stopped__gte=timezone.now() - timedelta(hours=24)).count()
+    cards.append(
+        _card(
+            _("Failed tasks, 24 h"),
+            "red" if failed else "green",
+            [str(failed)],
+            reverse("admin:django_q_failure_changelist"),
+        )
+    )
+    return cards
+
+
+@staff_member_required
+def dashboard(request):
+    from .api import SYNC_TARGETS, start_run
+    from .models import SyncRun
+
+    if request.method == "POST":
+        what = request.POST.get("what")
+        if what in SYNC_TARGETS and request.user.has_perm(SYNC_TARGETS[what][0]):
+            run, started = start_run(what, request.user)
+            messages.info(
+                request,
+                (
+                    _("Run #%(id)s queued.")
+                    if started
+                    else _(
+                        "Run #%(id)s is already queued or running; it will run once more when done."
+                    )
+                )
+                % {"id": run.pk},
+            )
+        else:
+            messages.error(request, _("You may not start this run."))
+        return redirect("dashboard")
+    runs = SyncRun.objects.all()[:10]
+    busy = any(run.status in ("queued", "running") for run in runs)
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Dashboard"),
+        "cards": dashboard_cards(),
+        "runs": runs,
+        "refresh": busy,
+        "buttons": [
+            ("catalog", _("Sync catalog")),
+            ("stock", _("Sync stock")),
+            ("feed", _("Rebuild price list")),
+            ("orders", _("Pull Kaspi orders")),
+        ],
+    }
+    return TemplateResponse(request, "admin/dashboard.html", context)

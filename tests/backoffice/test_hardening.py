@@ -170,3 +170,25 @@ def test_public_pages_carry_csp_with_nonce(client):
     assert "default-src 'none'" in policy
     assert "frame-ancestors 'none'" in policy
     assert "<?xml" not in response.text
+
+
+def test_real_ip_only_from_trusted_proxies(client, settings):
+    from payments.services.intake import signature_for
+
+    settings.PAYMENTS_WEBHOOK_ALLOWED_IPS = ["203.0.113.7"]
+    payment = create_payment(amount=100)
+    body = (
+        f'{{"orderId": "{payment.reference}", "amount": 100, "status": "paid", '
+        f'"transactionId": "T1"}}'
+    )
+    post = lambda **extra: client.post(  # noqa: E731
+        "/api/kaspi-webhook",
+        data=body,
+        content_type="application/json",
+        HTTP_X_SIGNATURE=signature_for(body.encode()),
+        **extra,
+    )
+    settings.TRUSTED_PROXIES = []
+    assert post(HTTP_X_REAL_IP="203.0.113.7").status_code == 403  # forged header ignored
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    assert post(HTTP_X_REAL_IP="203.0.113.7").status_code == 200
