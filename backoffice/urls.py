@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/sync", api.api_sync, name="api-sync"),
     path("api/runs/<int:run_id>", api.api_run, name="api-run"),
     path("admin/dashboard/", views.dashboard, name="dashboard"),
+    path("admin/reports/", views.reports, name="reports"),
     path("feed.xml", feed_xml, name="feed"),
     path("admin/", admin.site.urls),
     path("", include("payments.urls")),

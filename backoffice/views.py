@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -182,3 +182,72 @@ def dashboard(request):
         ],
     }
     return TemplateResponse(request, "admin/dashboard.html", context)
+
+
+@staff_member_required
+def reports(request):
+    from . import reports as r
+    from .models import SyncRun
+
+    if not (
+        request.user.has_perm("orders.view_order") or request.user.has_perm("catalog.view_product")
+    ):
+        return HttpResponse(status=403)
+    since, until, start, end = r.parse_period(request.GET.get("since"), request.GET.get("until"))
+    group = request.GET.get("group", "category")
+    if group not in ("day", "category", "brand", "product"):
+        group = "category"
+    export = request.GET.get("export")
+    if export in ("sales", "margin"):
+        rows = r.sales_by(group, since, until) if export == "sales" else r.margin_report()
+        response = HttpResponse(r.to_csv(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{export}-{start}-{end}.csv"'
+        return response
+    daily = r.daily_orders(30)
+    labels = [f"{row['day']:%d.%m}" for row in daily]
+    catalog_runs = list(
+        SyncRun.objects.filter(kind="catalog", finished_at__isnull=False)
+        .exclude(status="skipped")
+        .order_by("-created_at")[:30]
+    )[::-1]
+    from catalog.models import FeedBuild
+
+    builds = list(FeedBuild.objects.filter(status="published").order_by("-started_at")[:30])[::-1]
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Reports"),
+        "charts": [
+            (
+                _("Orders per day (30 days)"),
+                r.series_svg([row["orders"] for row in daily], labels, title="orders"),
+            ),
+            (
+                _("Revenue per day, tenge"),
+                r.series_svg([row["revenue"] for row in daily], labels, title="revenue"),
+            ),
+            (
+                _("Catalog sync duration, s"),
+                r.series_svg(
+                    [run.duration.total_seconds() for run in catalog_runs],
+                    [f"{run.created_at:%d.%m %H:%M}" for run in catalog_runs],
+                    title="sync",
+                ),
+            ),
+            (
+                _("Offers available on Kaspi"),
+                r.series_svg(
+                    [b.offers_available for b in builds],
+                    [f"{b.started_at:%d.%m %H:%M}" for b in builds],
+                    title="offers",
+                ),
+            ),
+        ],
+        "group": group,
+        "start": start,
+        "end": end,
+        "sales": r.sales_by(group, since, until)[:50],
+        "top_products": r.sales_by("product", since, until)[:10],
+        "margins": r.margin_report(limit=20),
+        "unavailable": r.sold_but_unavailable(30)[:20],
+    }
+    return TemplateResponse(request, "admin/reports.html", context)
