@@ -87,7 +87,10 @@ def status_facts() -> dict:
         last_runs[kind] = run_json(run) if run else None
     build = FeedBuild.objects.first()
     fetch = FeedFetch.objects.filter(key="feed").first()
+    from .health import schedule_states
+
     return {
+        "schedules": schedule_states(),
         "versions": {
             "app": VERSION,
             "django": django.get_version(),

@@ -51,6 +51,33 @@ def check_task_worker():
     }
 
 
+def schedule_states() -> list[dict]:
+    """Each django-q2 schedule: its next run and the result of its last task."""
+    from django_q.models import Schedule, Task
+
+    last_ids = {s.task for s in Schedule.objects.all() if s.task}
+    tasks = {t.id: t for t in Task.objects.filter(id__in=last_ids)}
+    states = []
+    for schedule in Schedule.objects.order_by("name"):
+        task = tasks.get(schedule.task)
+        states.append(
+            {
+                "name": schedule.name,
+                "func": schedule.func,
+                "next_run": schedule.next_run.isoformat() if schedule.next_run else None,
+                "last_run": task.stopped.isoformat() if task and task.stopped else None,
+                "last_ok": task.success if task else None,
+            }
+        )
+    return states
+
+
+def check_schedules():
+    states = schedule_states()
+    failed = [s["name"] for s in states if s["last_ok"] is False]
+    return not failed, {"count": len(states), "last_run_failed": failed}
+
+
 def check_last_good_run(*, kind: str, configured: bool, setting: str, max_age_minutes: int):
     """A job's health: its last ok/partial run finished within `max_age_minutes`.
 

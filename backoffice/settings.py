@@ -223,6 +223,7 @@ HEALTH_CHECKS = [
     "backoffice.health.check_database",
     "backoffice.health.check_cache",
     "backoffice.health.check_task_worker",
+    "backoffice.health.check_schedules",
     "catalog.health.check_catalog_sync",
     "catalog.health.check_feed",
     "orders.health.check_order_import",

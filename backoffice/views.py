@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .health import collect_health
+from .health import collect_health, schedule_states
 
 
 @never_cache
@@ -173,6 +173,7 @@ def dashboard(request):
         "title": _("Dashboard"),
         "cards": dashboard_cards(),
         "runs": runs,
+        "schedules": schedule_states(),
         "refresh": busy,
         "buttons": [
             ("catalog", _("Sync catalog")),

@@ -32,7 +32,7 @@ def test_status_with_bearer_token(client, token):
     response = client.get("/api/status", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"versions", "last_runs", "feed", "counts", "health"}
+    assert set(body) == {"schedules", "versions", "last_runs", "feed", "counts", "health"}
     assert body["last_runs"]["catalog"] is None
     assert ApiToken.objects.get().last_used_at is not None
     assert ApiToken.objects.get().token_hash != token  # stored hashed
@@ -117,3 +117,28 @@ def test_incidents_alert_once_per_cooldown(settings):
     assert alert_incidents() == 2
     assert alert_incidents() == 0  # cool-down
     assert Alert.objects.filter(key="incident:runs-failing:orders").count() == 1
+
+
+def test_schedules_visible_with_last_result(staff_client):
+    from django_q.models import Schedule, Task
+
+    from backoffice.health import check_schedules
+    from backoffice.schedules import setup_schedules
+
+    setup_schedules()
+    schedule = Schedule.objects.get(name="catalog-sync")
+    task = Task.objects.create(
+        id="t1" * 16,
+        name="x",
+        func="f",
+        started=timezone.now(),
+        stopped=timezone.now(),
+        success=False,
+    )
+    Schedule.objects.filter(pk=schedule.pk).update(task=task.id)
+    ok, details = check_schedules()
+    assert not ok
+    assert details["last_run_failed"] == ["catalog-sync"]
+    page = staff_client.get(reverse("dashboard")).text
+    assert "catalog-sync" in page
+    assert "✗" in page
