@@ -52,3 +52,17 @@ def element(article, **kw) -> dict:
     }
     data.update(kw)
     return data
+
+
+def alstyle_handler(elements: list[dict]):
+    """A fake_server handler for a one-page Al-Style catalog of `elements`."""
+
+    def handler(path, query, headers, body):
+        if path.endswith("/categories"):
+            return 200, [], 0
+        if path.endswith("/brands"):
+            return 200, {"data": []}, 0
+        pagination = {"totalCount": len(elements), "totalPages": 1, "currentPage": 1}
+        return 200, {"elements": elements, "pagination": pagination}, 0
+
+    return handler

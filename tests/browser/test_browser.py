@@ -12,7 +12,7 @@ import pytest
 from catalog.models import PriceRule
 from payments.services.create import create_payment
 from payments.services.events import apply_payment_event
-from tests.factories import element
+from tests.factories import alstyle_handler, element
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -70,20 +70,7 @@ def test_dashboard_sync_and_demo_payment(
     page = browser_page
     settings.ALSTYLE_TOKEN = "browser-test-token-123456"
     settings.ALSTYLE_API_URL = fake_server.url + "/api/"
-    fake_server.handler = lambda path, query, headers, body: (
-        (200, [], 0)
-        if path.endswith("/categories")
-        else (200, {"data": []}, 0)
-        if path.endswith("/brands")
-        else (
-            200,
-            {
-                "elements": [element(1)],
-                "pagination": {"totalCount": 1, "totalPages": 1, "currentPage": 1},
-            },
-            0,
-        )
-    )
+    fake_server.handler = alstyle_handler([element(1)])
     PriceRule.objects.create(name="10%", markup_percent=10)
     django_user_model.objects.create_superuser("admin", "", "browser-pass-1")
 

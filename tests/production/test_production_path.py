@@ -18,7 +18,7 @@ from backoffice.api import new_token
 from backoffice.models import Alert, SyncRun
 from backoffice.roles import CATALOG_MANAGER, setup_roles
 from catalog.models import PriceRule, Product
-from tests.factories import element
+from tests.factories import alstyle_handler, element
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -98,20 +98,7 @@ def _wait(predicate, seconds=60.0):
 
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_and_qcluster_health_and_a_sync_via_the_api(production_env, fake_server, tmp_path):
-    fake_server.handler = lambda path, query, headers, body: (
-        (200, [], 0)
-        if path.endswith("/categories")
-        else (200, {"data": []}, 0)
-        if path.endswith("/brands")
-        else (
-            200,
-            {
-                "elements": [element(1), element(2)],
-                "pagination": {"totalCount": 2, "totalPages": 1, "currentPage": 1},
-            },
-            0,
-        )
-    )
+    fake_server.handler = alstyle_handler([element(1), element(2)])
     env = {
         **production_env,
         "ALSTYLE_API_URL": fake_server.url + "/api/",
