@@ -64,8 +64,8 @@ def schedule_states() -> list[dict]:
             {
                 "name": schedule.name,
                 "func": schedule.func,
-                "next_run": schedule.next_run.isoformat() if schedule.next_run else None,
-                "last_run": task.stopped.isoformat() if task and task.stopped else None,
+                "next_run": schedule.next_run,  # JsonResponse encodes datetimes as ISO 8601
+                "last_run": task.stopped if task else None,
                 "last_ok": task.success if task else None,
             }
         )
