@@ -16,6 +16,20 @@ def pretty_json(text: str):
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """An inline of records the system writes: shown, never added, changed or deleted here.
+    Subclasses set `model` and `fields`."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records written by the system: staff read them, never edit them."""
 

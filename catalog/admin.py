@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice.admin import ReadOnlyAdmin, pretty_json
+from backoffice.admin import ReadOnlyAdmin, ReadOnlyInline, pretty_json
 from backoffice.audit import audit, snapshot
 from backoffice.exceptions import BackofficeError
 
@@ -538,15 +538,9 @@ class FeedFetchAdmin(ReadOnlyAdmin):
 # --- Kaspi product cards --------------------------------------------------------------------
 
 
-class KaspiAttributeInline(admin.TabularInline):
+class KaspiAttributeInline(ReadOnlyInline):
     model = KaspiAttribute
-    extra = 0
-    can_delete = False
     fields = ["code", "type", "mandatory", "multi_valued", "values"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(KaspiCategory)

@@ -5,7 +5,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.admin import pretty_json
+from backoffice.admin import ReadOnlyInline, pretty_json
 from backoffice.exceptions import BackofficeError
 from catalog.admin import report_enqueue
 
@@ -20,10 +20,8 @@ from .services.status import (
 )
 
 
-class OrderEntryInline(admin.TabularInline):
+class OrderEntryInline(ReadOnlyInline):
     model = OrderEntry
-    extra = 0
-    can_delete = False
     fields = [
         "entry_number",
         "offer_code",
@@ -33,38 +31,21 @@ class OrderEntryInline(admin.TabularInline):
         "total_price",
         "product",
     ]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class OrderActionInline(admin.TabularInline):
+class OrderActionInline(ReadOnlyInline):
     model = OrderAction
-    extra = 0
-    can_delete = False
     fields = ["created_at", "action", "user", "ok", "detail", "response"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class FulfilmentEventInline(admin.TabularInline):
+class FulfilmentEventInline(ReadOnlyInline):
     model = FulfilmentEvent
-    extra = 0
-    can_delete = False
     fields = ["created_at", "from_status", "to_status", "user", "note"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class SupplierPurchaseInline(admin.StackedInline):
+class SupplierPurchaseInline(ReadOnlyInline):
     model = SupplierPurchase
-    extra = 0
-    can_delete = False
+    template = "admin/edit_inline/stacked.html"
     fields = [
         "status",
         "supplier_order_id",
@@ -74,10 +55,6 @@ class SupplierPurchaseInline(admin.StackedInline):
         "created_by",
         "created_at",
     ]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class StepForm(forms.Form):

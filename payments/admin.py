@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.admin import ReadOnlyAdmin, pretty_json
+from backoffice.admin import ReadOnlyAdmin, ReadOnlyInline, pretty_json
 from backoffice.audit import audit
 from backoffice.exceptions import BackofficeError
 from backoffice.logging import mask
@@ -21,15 +21,9 @@ from .services.qr import qr_svg
 from .services.reconcile import reconcile, reconciliation_csv
 
 
-class PaymentEventInline(admin.TabularInline):
+class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
-    extra = 0
-    can_delete = False
     fields = ["created_at", "source", "key", "status_before", "status_after", "amount", "note"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class ImportForm(forms.Form):
