@@ -231,25 +231,13 @@ class OrderAdmin(admin.ModelAdmin):
     def purchase_selected(self, request, queryset):
         self._each(request, queryset, purchase_from_alstyle, _("Ordered from Al-Style: %(n)d."))
 
-    @admin.action(description=_("Next fulfilment step…"), permissions=["change"])
-    def set_step_selected(self, request, queryset):
-        if "apply" in request.POST:
-            form = StepForm(request.POST)
-            if form.is_valid():
-                self._each(
-                    request,
-                    queryset,
-                    set_fulfilment,
-                    _("Moved: %(n)d."),
-                    to=form.cleaned_data["step"],
-                    note=form.cleaned_data["note"],
-                )
-                return None
-        else:
-            form = StepForm()
-        return self._form_page(request, queryset, form, _("Fulfilment step"), "set_step_selected")
-
-    def _form_page(self, request, queryset, form, title, action):
+    def _with_form(self, request, queryset, form_class, title, action, apply):
+        """An action that first asks for input: show the form, or call `apply(form)` once
+        it is submitted and valid."""
+        form = form_class(request.POST) if "apply" in request.POST else form_class()
+        if "apply" in request.POST and form.is_valid():
+            apply(form.cleaned_data)
+            return None
         context = {
             **self.admin_site.each_context(request),
             "title": title,
@@ -261,49 +249,60 @@ class OrderAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/orders/order/action_form.html", context)
 
+    @admin.action(description=_("Next fulfilment step…"), permissions=["change"])
+    def set_step_selected(self, request, queryset):
+        def apply(data):
+            self._each(
+                request,
+                queryset,
+                set_fulfilment,
+                _("Moved: %(n)d."),
+                to=data["step"],
+                note=data["note"],
+            )
+
+        return self._with_form(
+            request, queryset, StepForm, _("Fulfilment step"), "set_step_selected", apply
+        )
+
     @admin.action(description=_("Cancel in Kaspi…"), permissions=["change"])
     def cancel_selected(self, request, queryset):
-        if "apply" in request.POST:
-            form = CancelForm(request.POST)
-            if form.is_valid():
-                self._each(
-                    request,
-                    queryset,
-                    cancel_order,
-                    _("Cancelled in Kaspi: %(n)d."),
-                    reason=form.cleaned_data["reason"],
-                    comment=form.cleaned_data["comment"],
-                )
-                return None
-        else:
-            form = CancelForm()
-        return self._form_page(request, queryset, form, _("Cancel orders"), "cancel_selected")
+        def apply(data):
+            self._each(
+                request,
+                queryset,
+                cancel_order,
+                _("Cancelled in Kaspi: %(n)d."),
+                reason=data["reason"],
+                comment=data["comment"],
+            )
+
+        return self._with_form(
+            request, queryset, CancelForm, _("Cancel orders"), "cancel_selected", apply
+        )
 
     @admin.action(description=_("Complete in Kaspi (buyer's code)…"), permissions=["change"])
     def complete_selected(self, request, queryset):
-        if "apply" in request.POST:
-            form = CompleteForm(request.POST)
-            if form.is_valid():
-                code = form.cleaned_data["security_code"]
-                if code:
-                    self._each(
-                        request,
-                        queryset,
-                        complete_order,
-                        _("Completed: %(n)d."),
-                        security_code=code,
-                    )
-                else:
-                    self._each(
-                        request,
-                        queryset,
-                        send_completion_code,
-                        _("Kaspi sent the code to the buyer: %(n)d."),
-                    )
-                return None
-        else:
-            form = CompleteForm()
-        return self._form_page(request, queryset, form, _("Complete orders"), "complete_selected")
+        def apply(data):
+            if data["security_code"]:
+                self._each(
+                    request,
+                    queryset,
+                    complete_order,
+                    _("Completed: %(n)d."),
+                    security_code=data["security_code"],
+                )
+            else:
+                self._each(
+                    request,
+                    queryset,
+                    send_completion_code,
+                    _("Kaspi sent the code to the buyer: %(n)d."),
+                )
+
+        return self._with_form(
+            request, queryset, CompleteForm, _("Complete orders"), "complete_selected", apply
+        )
 
 
 @admin.register(SupplierPurchase)
