@@ -181,16 +181,23 @@ class CardPreview:
         return self.payload is not None and not self.problems
 
 
-def build_card(product: Product, *, mapping: CardMapping | None = None) -> CardPreview:
+def load_mappings(category_ids) -> dict[int, CardMapping]:
+    """The card mappings of these supplier categories, with their sources and the Kaspi
+    category's attributes prefetched: one set of queries for a whole batch of products."""
+    mappings = (
+        CardMapping.objects.select_related("kaspi_category")
+        .prefetch_related("sources__attribute", "kaspi_category__attributes")
+        .filter(category_id__in=[c for c in category_ids if c is not None])
+    )
+    return {mapping.category_id: mapping for mapping in mappings}
+
+
+def build_card(product: Product, *, mappings: dict[int, CardMapping] | None = None) -> CardPreview:
     """The JSON Kaspi would receive for `product`, and every problem in plain words."""
     problems: list[str] = []
-    if mapping is None:
-        mapping = (
-            CardMapping.objects.select_related("kaspi_category")
-            .prefetch_related("sources__attribute")
-            .filter(category_id=product.category_id)
-            .first()
-        )
+    if mappings is None:
+        mappings = load_mappings([product.category_id])
+    mapping = mappings.get(product.category_id)
     if mapping is None:
         category = product.category or "—"
         return CardPreview(
@@ -337,7 +344,9 @@ def cards_import(
     batch_size = max(1, min(batch_size or settings.KASPI_CARDS_BATCH, MAX_BATCH))
     summary = ImportSummary()
     ready: list[tuple[Product, dict, str]] = []
-    previews = [build_card(product) for product in products]
+    products = list(products)
+    mappings = load_mappings({product.category_id for product in products})
+    previews = [build_card(product, mappings=mappings) for product in products]
     schema_errors = schema_problems([p.payload for p in previews if p.payload])
     for preview in previews:
         product = preview.product

@@ -298,3 +298,16 @@ def test_admin_pages(staff_client, mapped):
     )
     listing = staff_client.get(reverse("admin:catalog_product_changelist"), {"card": "missing"})
     assert product.sku in listing.text
+
+
+def test_card_building_queries_do_not_grow_with_the_batch(mapped, mocked_http):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    one = [laptop(mapped, 1)]
+    many = one + [laptop(mapped, n) for n in range(2, 8)]
+    with CaptureQueriesContext(connection) as small:
+        cards_import(one, dry_run=True)
+    with CaptureQueriesContext(connection) as large:
+        cards_import(many, dry_run=True)
+    assert len(large) == len(small)
