@@ -1,10 +1,12 @@
 """The one HTTP client every external API goes through.
 
 Each call has a connect and a read timeout. Idempotent requests (GET, HEAD, OPTIONS, PUT,
-DELETE) are retried with exponential backoff and jitter on connection errors and on
-429/502/503/504, honouring `Retry-After`; a POST is never retried unless its caller says
-it is safe. Other 4xx answers are never retried, except where a client adds its own rule
-(Al-Style's 403 "too many requests"). Every call is logged with the URL's secrets masked.
+DELETE) are retried with exponential backoff and jitter on connection errors, read
+timeouts, truncated JSON answers (`expect_json`) and on 429/502/503/504, honouring
+`Retry-After`; a POST is never retried unless its caller says it is safe. Every attempt,
+first try or retry, first calls `before_attempt` (a client's rate limiter takes its slot
+there, so a retry never skips the limiter). Other 4xx answers are never retried, except
+where a client adds its own rule (Al-Style's 403 "too many requests"). Every call is logged with the URL's secrets masked.
 
 We loop ourselves instead of mounting urllib3's `Retry` so that a client can add a status
 rule with its own pause, every attempt is logged, and tests can replace the sleep.
@@ -95,6 +97,7 @@ class HttpClient:
         extra_rules: Iterable[RetryRule] = (),
         timeout: tuple[float, float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        before_attempt: Callable[[], None] | None = None,
     ):
         self.service = service
         self.base_url = base_url
@@ -108,6 +111,7 @@ class HttpClient:
         self.extra_rules = {rule.status: rule for rule in extra_rules}
         self.timeout = timeout or (settings.HTTP_CONNECT_TIMEOUT, settings.HTTP_READ_TIMEOUT)
         self.sleep = sleep
+        self.before_attempt = before_attempt
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -126,9 +130,15 @@ class HttpClient:
         *,
         retry_unsafe: bool = False,
         raise_for_status: bool = True,
+        expect_json: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send one request with the retry policy; raise ExternalServiceError on failure."""
+        """Send one request with the retry policy; raise ExternalServiceError on failure.
+
+        With `expect_json`, a 2xx answer whose body is not JSON (cut off mid-way, an error
+        page) is retried like a 5xx when the request may be retried, and the parsed body is
+        left on `response.parsed_json`.
+        """
         method = method.upper()
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
@@ -138,16 +148,16 @@ class HttpClient:
         attempt = 0
         rule_tries: dict[int, int] = {}
         while True:
+            if self.before_attempt is not None:
+                self.before_attempt()
             started = time.monotonic()
             try:
                 response = self.session.request(method, url, **kwargs)
             except requests.Timeout as exc:
                 self._log(method, log_url, None, started, note=type(exc).__name__)
-                if (
-                    isinstance(exc, requests.ConnectTimeout)
-                    and may_retry
-                    and attempt < self.retries
-                ):
+                # Connect timeouts never reached the server; read timeouts of idempotent
+                # requests are safe to resend too (a POST only when its caller says so).
+                if may_retry and attempt < self.retries:
                     self.sleep(self.backoff(attempt))
                     attempt += 1
                     continue
@@ -186,6 +196,21 @@ class HttpClient:
                 continue
             if raise_for_status and status >= 400:
                 raise self.error_for(response)
+            if expect_json and 200 <= status < 300:
+                try:
+                    response.parsed_json = response.json()
+                except ValueError:
+                    self._log(method, log_url, status, started, note="not JSON / truncated")
+                    if may_retry and attempt < self.retries:
+                        self.sleep(self.backoff(attempt))
+                        attempt += 1
+                        continue
+                    raise ExternalServiceError(
+                        self.service,
+                        "the answer is not JSON or was cut off (the API may have changed, "
+                        "sent an error page or dropped the connection)",
+                        status=status,
+                    ) from None
             return response
 
     def error_for(self, response: requests.Response) -> ExternalServiceError:
@@ -199,8 +224,11 @@ class HttpClient:
         )
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
-        response = self.request("GET", path, **kwargs)
-        try:
+        """GET and parse JSON; a truncated or non-JSON 2xx body is retried (bounded)."""
+        response = self.request("GET", path, expect_json=True, **kwargs)
+        if hasattr(response, "parsed_json"):
+            return response.parsed_json
+        try:  # raise_for_status=False and a 4xx/5xx: parse what there is
             return response.json()
         except ValueError:
             raise ExternalServiceError(

@@ -22,8 +22,9 @@ class SyncRun(models.Model):
         PARTIAL = "partial", _("partial")
         FAILED = "failed", _("failed")
         SKIPPED = "skipped", _("skipped")
+        HELD = "held", _("held for staff")
 
-    FINAL_STATUSES = (Status.OK, Status.PARTIAL, Status.FAILED, Status.SKIPPED)
+    FINAL_STATUSES = (Status.OK, Status.PARTIAL, Status.FAILED, Status.SKIPPED, Status.HELD)
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, db_index=True)
     status = models.CharField(

@@ -175,10 +175,26 @@ def _execute(run: SyncRun, job: Job) -> None:
         run.error = mask_text(f"{type(exc).__name__}: {exc}")
         logger.exception("%s run #%s crashed", run.kind, run.pk)
     else:
-        if run.status == SyncRun.Status.RUNNING:
+        if run.status == SyncRun.Status.RUNNING:  # PARTIAL / HELD set by the job stay
             run.status = SyncRun.Status.OK
     run.finished_at = timezone.now()
     run.save()
+
+
+# The exit code of every job command, for cron (README "Exit codes"): 0 ok, or skipped
+# because the same job is already running; 1 failed; 2 partial; 3 held for staff.
+EXIT_CODES = {
+    SyncRun.Status.OK: 0,
+    SyncRun.Status.SKIPPED: 0,
+    SyncRun.Status.FAILED: 1,
+    SyncRun.Status.PARTIAL: 2,
+    SyncRun.Status.HELD: 3,
+}
+
+
+def exit_code(run: SyncRun) -> int:
+    """The command exit code for a finished run (1 for anything unexpected)."""
+    return EXIT_CODES.get(run.status, 1)
 
 
 def enqueue_job(*, kind: str, task: str, triggered_by: str, user=None, params=None):

@@ -151,3 +151,49 @@ def test_mask_filter_on_real_handler_output(capsys, settings):
     assert "alstyle-token-abcdef-987654" not in err
     assert "alst…7654" in err
     assert "Traceback" in err
+
+
+def test_truncated_json_answer_is_retried_then_parsed(mocked_http):
+    mocked_http.get(URL + "page", body='{"elements": [{"article": 1', status=200)
+    mocked_http.get(URL + "page", json={"elements": []})
+    client, sleeps = make_client()
+
+    assert client.get_json("page") == {"elements": []}
+    assert len(mocked_http.calls) == 2
+    assert len(sleeps) == 1
+
+
+def test_truncated_json_gives_up_after_the_retry_budget(mocked_http):
+    for _ in range(4):
+        mocked_http.get(URL + "page", body='{"cut', status=200)
+    client, _ = make_client()
+
+    with pytest.raises(ExternalServiceError, match="cut off"):
+        client.get_json("page")
+    assert len(mocked_http.calls) == 4
+
+
+def test_read_timeout_of_a_get_is_retried_but_not_of_a_post(mocked_http):
+    mocked_http.get(URL + "slow", body=requests.ReadTimeout("read timed out"))
+    mocked_http.get(URL + "slow", json={"ok": 1})
+    mocked_http.post(URL + "slow", body=requests.ReadTimeout("read timed out"))
+    client, _ = make_client()
+
+    assert client.get_json("slow") == {"ok": 1}
+    with pytest.raises(ExternalServiceError, match="no answer"):
+        client.request("POST", "slow")
+    assert [call.request.method for call in mocked_http.calls] == ["GET", "GET", "POST"]
+
+
+def test_before_attempt_runs_before_every_attempt_retries_included(mocked_http):
+    mocked_http.get(URL + "x", status=503)
+    mocked_http.get(URL + "x", status=403)
+    mocked_http.get(URL + "x", json={})
+    slots = []
+    client, _ = make_client(
+        before_attempt=lambda: slots.append(len(mocked_http.calls)),
+        extra_rules=[RetryRule(status=403, pause=1.0, tries=1)],
+    )
+
+    client.get_json("x")
+    assert slots == [0, 1, 2]
