@@ -6,7 +6,8 @@ timeouts, truncated JSON answers (`expect_json`) and on 429/502/503/504, honouri
 `Retry-After`; a POST is never retried unless its caller says it is safe. Every attempt,
 first try or retry, first calls `before_attempt` (a client's rate limiter takes its slot
 there, so a retry never skips the limiter). Other 4xx answers are never retried, except
-where a client adds its own rule (Al-Style's 403 "too many requests"). Every call is logged with the URL's secrets masked.
+where a client adds its own rule (Al-Style's 403 "too many requests"). Every call is
+logged with the URL's secrets masked.
 
 We loop ourselves instead of mounting urllib3's `Retry` so that a client can add a status
 rule with its own pause, every attempt is logged, and tests can replace the sleep.
