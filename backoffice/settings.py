@@ -247,7 +247,8 @@ CATALOG_SYNC_MAX_AGE_MINUTES = env.int("CATALOG_SYNC_MAX_AGE_MINUTES", default=9
 
 # --- Pricing and the Kaspi price list (docs/kaspi-price-list.md) ------------------------
 SKU_PREFIX = env.str("SKU_PREFIX", default="AS")
-# Latin letters and digits, 1-20 chars (unconfirmed Kaspi rule, the safe reading).
+# SKUs we make: Latin letters and digits, 1-20 chars (safe everywhere). Other SKUs a shop
+# already sells under are kept (up to 64 chars); the admin only warns about them.
 SKU_PATTERN = env.str("SKU_PATTERN", default=r"^[A-Za-z0-9]{1,20}$")
 PRICE_ANOMALY_SHARE = env.float("PRICE_ANOMALY_SHARE", default=0.5)
 KASPI_MERCHANT_ID = env.str("KASPI_MERCHANT_ID", default="DemoShop")

@@ -31,6 +31,7 @@ from .services.cards import card_preview, refresh_attributes, refresh_details
 from .services.feed import request_feed_build
 from .services.pricing import preview_prices, reprice_products
 from .services.sync import request_catalog_sync
+from .skus import sku_warnings
 
 
 def _run_link(run):
@@ -257,6 +258,16 @@ class ProductAdmin(admin.ModelAdmin):
             )
         if "manual_price" in changed:
             reprice_products(queryset=Product.objects.filter(pk=obj.pk))
+        if "sku" in changed and sku_warnings(obj.sku):
+            self.message_user(
+                request,
+                _(
+                    "SKU %(sku)s kept, but it holds %(what)s. Kaspi accepts such SKUs for "
+                    "offers that already exist; for new cards prefer Latin letters and digits."
+                )
+                % {"sku": obj.sku, "what": ", ".join(sku_warnings(obj.sku))},
+                messages.WARNING,
+            )
 
     def get_urls(self):
         return [

@@ -8,20 +8,18 @@ from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
-from .skus import sku_is_valid
+from .skus import SKU_MAX_LENGTH, sku_errors
 
 
 @deconstructible
 class SkuValidator:
-    """Checks a SKU against settings.SKU_PATTERN at call time (so migrations do not bake it)."""
+    """Refuses only SKUs that cannot work on Kaspi (catalog/skus.py); a shop's existing
+    SKUs with spaces, slashes or Cyrillic pass (the admin warns about them)."""
 
     def __call__(self, value):
-        if not sku_is_valid(value):
-            raise ValidationError(
-                _("Latin letters and digits only, at most 20 characters (pattern %(p)s)."),
-                params={"p": settings.SKU_PATTERN},
-                code="invalid_sku",
-            )
+        errors = sku_errors(value)
+        if errors:
+            raise ValidationError(" ".join(errors), code="invalid_sku")
 
     def __eq__(self, other):
         return isinstance(other, SkuValidator)
@@ -115,7 +113,13 @@ class Product(models.Model):
     # Staff decisions.
     kaspi_enabled = models.BooleanField(_("sell on Kaspi"), default=True)
     sku = models.CharField(
-        "SKU", max_length=20, validators=[SkuValidator()], help_text=_("Kaspi SKU")
+        "SKU",
+        max_length=SKU_MAX_LENGTH,
+        validators=[SkuValidator()],
+        help_text=_(
+            "Kaspi SKU: the key of the offer on Kaspi. A SKU kept from the shop's old price "
+            "list must stay exactly as it is."
+        ),
     )
     manual_price = models.PositiveBigIntegerField(
         _("manual price"),

@@ -34,6 +34,7 @@ from backoffice.runs import enqueue_job, heartbeat, run_job
 
 from ..feedcheck import FeedCheckError, count_valid_offers
 from ..models import OFFERABLE, FeedBuild, Product
+from ..skus import sku_is_valid
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,6 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
     model_limit = settings.FEED_MODEL_MAX_LENGTH
     preorder_cap = settings.FEED_PREORDER_MAX_DAYS
     placeholder = settings.FEED_BRAND_PLACEHOLDER
-    sku_match = re.compile(settings.SKU_PATTERN).fullmatch
     brands: dict[str | None, str] = {}
     with etree.xmlfile(stream, encoding="utf-8") as xf:
         element, write = xf.element, xf.write
@@ -213,7 +213,7 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
                     offer_price,
                 ) in rows:
                     model = xml_text(name, model_limit)
-                    if not sku or not sku_match(sku) or not model:
+                    if not sku_is_valid(sku) or not model:
                         stats.skipped.append(sku or f"#{pk}")
                         continue
                     free = quantity - reserved
@@ -266,23 +266,16 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
 # --- Validation -----------------------------------------------------------------------------
 
 
-def _xsd_pattern(pattern: str) -> str:
-    """SKU_PATTERN as an XSD pattern (XSD patterns are implicitly anchored)."""
-    return pattern.removeprefix("^").removesuffix("$")
-
-
 def feed_schema() -> etree.XMLSchema:
-    """Our XSD narrowed to the configured SKU pattern and store ids (cached per settings)."""
+    """Our XSD narrowed to the configured store ids (cached per settings)."""
     stores = tuple(store.strip() for store in settings.KASPI_STORE_IDS if store.strip())
-    key = (settings.SKU_PATTERN, stores)
+    key = stores
     if _schema_cache.get("key") != key:
         doc = etree.parse(str(SCHEMA_PATH))
         xs = "{http://www.w3.org/2001/XMLSchema}"
         for simple in doc.getroot().iterfind(f"{xs}simpleType"):
             restriction = simple.find(f"{xs}restriction")
-            if simple.get("name") == "sku":
-                restriction.find(f"{xs}pattern").set("value", _xsd_pattern(settings.SKU_PATTERN))
-            elif simple.get("name") == "storeId":
+            if simple.get("name") == "storeId":
                 for child in list(restriction):
                     restriction.remove(child)
                 for store in stores:

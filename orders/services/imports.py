@@ -194,18 +194,29 @@ def _from_ms(value) -> datetime | None:
 
 
 class ProductIndex:
-    """SKU → product id, loaded lazily per SKU set; remembers the products it linked."""
+    """SKU → product id, loaded lazily per SKU set; remembers the products it linked.
+
+    An entry's `offer.code` is looked up whole first: a shop's kept SKUs include Kaspi-made
+    ones such as `130342357_673822557` (docs/kaspi-price-list.md). Only when the whole code
+    is no product's SKU is the `_suffix` some shops see cut off.
+    """
 
     def __init__(self):
         self.ids: dict[str, int | None] = {}
         self.touched: set[int] = set()
 
-    def resolve(self, skus: set[str]) -> None:
+    def resolve(self, codes: set[str]) -> None:
+        skus = {part for code in codes if code for part in (code, _base_code(code))}
         missing = [sku for sku in skus if sku and sku not in self.ids]
         if missing:
             found = dict(Product.objects.filter(sku__in=missing).values_list("sku", "pk"))
             for sku in missing:
                 self.ids[sku] = found.get(sku)
+
+    def sku_for(self, code: str) -> str:
+        """The SKU an entry's offer code stands for: the whole code when it is a product's
+        SKU, else the code without its `_suffix`."""
+        return code if self.ids.get(code) else _base_code(code)
 
     def get(self, sku: str) -> int | None:
         product_id = self.ids.get(sku)
@@ -297,7 +308,7 @@ def _entries(order_id: int, rows: list[dict], products: ProductIndex) -> list[Or
             raise OrderImportError(f"order {order_id}: an entry is not an object")
         attrs = row.get("attributes") or {}
         offer = attrs.get("offer") or {}
-        code = _offer_code(row)
+        code = products.sku_for(_offer_code(row))
         objs.append(
             OrderEntry(
                 order_id=order_id,
@@ -315,9 +326,14 @@ def _entries(order_id: int, rows: list[dict], products: ProductIndex) -> list[Or
 
 
 def _offer_code(row: dict) -> str:
-    """The merchant SKU of an entry: `offer.code`, without a `_suffix` some shops see."""
+    """The entry's `offer.code` as Kaspi sent it (ProductIndex.sku_for reads the SKU)."""
     offer = (row.get("attributes") or {}).get("offer") or {}
-    return str(offer.get("code") or "").split("_", 1)[0]
+    return str(offer.get("code") or "")
+
+
+def _base_code(code: str) -> str:
+    """`offer.code` without the `_suffix` some shops see (docs/kaspi-shop-api.md)."""
+    return code.split("_", 1)[0]
 
 
 def parse_order(item: dict, customers: dict) -> dict:

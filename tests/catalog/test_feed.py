@@ -181,12 +181,13 @@ def _offer(sku, price="100", store="PP1"):
     ("offers_xml", "message"),
     [
         ((_offer("A1"), _offer("A1")), "duplicate SKU 'A1'"),
-        ((_offer("A" * 21),), "not accepted by the pattern"),
+        ((_offer("A" * 65),), "length|not accepted by the pattern"),
+        ((_offer(" A1"),), "not accepted by the pattern"),
         ((_offer("A1", store="PP9"),), "'PP9' is not an element of the set"),
         ((_offer("A1", price="1"),), "not a valid|above 1"),
         ((), "not a valid|no offers"),
     ],
-    ids=["duplicate-sku", "long-sku", "unknown-store", "price-1", "empty"],
+    ids=["duplicate-sku", "sku-over-64", "sku-outer-space", "unknown-store", "price-1", "empty"],
 )
 def test_validation_refusals(tmp_path, settings, offers_xml, message):
     settings.KASPI_STORE_IDS = ["PP1"]
@@ -194,11 +195,27 @@ def test_validation_refusals(tmp_path, settings, offers_xml, message):
         validate_feed_file(_file_with_offers(tmp_path, *offers_xml))
 
 
-def test_sku_pattern_setting_narrows_the_schema(tmp_path, settings):
-    settings.SKU_PATTERN = r"^[0-9]{1,5}$"
-    with pytest.raises(FeedValidationError, match="not accepted by the pattern"):
-        validate_feed_file(_file_with_offers(tmp_path, _offer("AS1")))
-    assert validate_feed_file(_file_with_offers(tmp_path, _offer("12345")))["offers"] == 1
+@pytest.mark.parametrize(
+    "sku",
+    ["ST/UPC-ST/UPC MM OM1 62.5/125 Simplex 3.0мм 1 м", "130342357_673822557", "A" * 64, "x"],
+    ids=["part-number", "kaspi-made", "64-chars", "one-char"],
+)
+def test_schema_accepts_skus_kaspi_already_accepts(tmp_path, settings, sku):
+    settings.KASPI_STORE_IDS = ["PP1"]
+    assert validate_feed_file(_file_with_offers(tmp_path, _offer(sku)))["offers"] == 1
+
+
+def test_kept_skus_are_published_byte_for_byte(settings):
+    settings.KASPI_STORE_IDS = ["PP1"]
+    kept = "ST/UPC-ST/UPC MM OM1 62.5/125 Simplex 3.0мм 1 м"
+    factories.product(article="1", sku=kept, kaspi_price=5000)
+    factories.product(article="2", sku="AS2", kaspi_price=5000)
+
+    build = build_feed()
+
+    skus = [o.get("sku") for o in etree.parse(str(feed_path())).iter("{kaspiShopping}offer")]
+    assert sorted(skus) == sorted([kept, "AS2"])
+    assert build.diff["skipped_bad_sku"] == 0
 
 
 def test_empty_build_is_refused_and_nothing_published():

@@ -225,6 +225,32 @@ def test_import_creates_orders_with_entries_linked_by_sku(mocked_http):
     assert Product.objects.get(sku="AS12345").reserved_quantity == 2
 
 
+def test_entries_link_to_kept_skus_with_underscore_spaces_and_cyrillic(mocked_http):
+    # A shop's kept SKUs (issue 16): Kaspi-made `<card>_<n>` and a part number.
+    kaspi_made = factories.product(article="1", sku="130342357_673822557")
+    part_number = factories.product(article="2", sku="ST/UPC 3.0мм 1 м")
+    factories.product(article="3", sku="AS3")
+    order = order_json(100000002, created=T0 + timedelta(days=1))
+    register_orders(
+        mocked_http,
+        [[order]],
+        entries={
+            order["id"]: entries_json(
+                ("130342357_673822557", 1, 100), ("ST/UPC 3.0мм 1 м", 1, 100), ("AS3_7", 1, 100)
+            )
+        },
+    )
+
+    run_order_import(since=T0, until=T0 + timedelta(days=3))
+
+    lines = list(Order.objects.get(code="100000002").entries.order_by("entry_number"))
+    assert [(line.offer_code, line.product_id) for line in lines] == [
+        ("130342357_673822557", kaspi_made.pk),
+        ("ST/UPC 3.0мм 1 м", part_number.pk),
+        ("AS3", Product.objects.get(sku="AS3").pk),
+    ]
+
+
 def test_reimport_is_idempotent_and_fetches_no_entries(mocked_http):
     order = order_json(1, created=T0 + timedelta(days=1))
     register_orders(mocked_http, [[order]], entries={order["id"]: entries_json(("X1", 1, 10))})
