@@ -23,3 +23,12 @@ class ExternalServiceError(BackofficeError):
         if self.title and self.title not in self.message:
             parts.append(f"({self.title})")
         return " ".join(parts)
+
+
+class ServiceTimeout(ExternalServiceError):
+    """No answer within the read (or connect) timeout, retries included; `timeout_text`
+    says which limits were waited for."""
+
+    def __init__(self, service: str, message: str, *, timeout_text: str = ""):
+        self.timeout_text = timeout_text
+        super().__init__(service, message)

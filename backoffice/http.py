@@ -24,8 +24,9 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .exceptions import ExternalServiceError
+from .exceptions import ExternalServiceError, ServiceTimeout
 from .logging import mask_text
 
 logger = logging.getLogger(__name__)
@@ -162,10 +163,15 @@ class HttpClient:
                     self.sleep(self.backoff(attempt))
                     attempt += 1
                     continue
-                raise ExternalServiceError(
+                waited = self._timeout_text(kwargs["timeout"])
+                raise ServiceTimeout(
                     self.service,
-                    f"no answer within {self._timeout_text(kwargs['timeout'])}; "
-                    "the service is slow or unreachable, try again later",
+                    _(
+                        "no answer within %(timeout)s; the service is slow or unreachable, "
+                        "try again later"
+                    )
+                    % {"timeout": waited},
+                    timeout_text=waited,
                 ) from None
             except requests.ConnectionError as exc:
                 self._log(method, log_url, None, started, note=type(exc).__name__)
@@ -174,12 +180,12 @@ class HttpClient:
                     attempt += 1
                     continue
                 raise ExternalServiceError(
-                    self.service, "could not connect; check the network and the API address"
+                    self.service, _("could not connect; check the network and the API address")
                 ) from None
             except requests.RequestException as exc:
                 self._log(method, log_url, None, started, note=type(exc).__name__)
                 raise ExternalServiceError(
-                    self.service, mask_text(f"request failed: {exc}")
+                    self.service, mask_text(_("request failed: %(error)s") % {"error": exc})
                 ) from None
 
             self._log(method, log_url, response.status_code, started)
@@ -208,8 +214,10 @@ class HttpClient:
                         continue
                     raise ExternalServiceError(
                         self.service,
-                        "the answer is not JSON or was cut off (the API may have changed, "
-                        "sent an error page or dropped the connection)",
+                        _(
+                            "the answer is not JSON or was cut off (the API may have changed, "
+                            "sent an error page or dropped the connection)"
+                        ),
                         status=status,
                     ) from None
             return response
@@ -219,7 +227,7 @@ class HttpClient:
         title = error_title(response)
         return ExternalServiceError(
             self.service,
-            title or response.reason or "request failed",
+            title or response.reason or _("request failed"),
             status=response.status_code,
             title=title,
         )
@@ -234,14 +242,17 @@ class HttpClient:
         except ValueError:
             raise ExternalServiceError(
                 self.service,
-                "the answer is not JSON (the API may have changed or sent an error page)",
+                _("the answer is not JSON (the API may have changed or sent an error page)"),
                 status=response.status_code,
             ) from None
 
     def _timeout_text(self, timeout: Any) -> str:
         if isinstance(timeout, tuple):
-            return f"{timeout[0]:g} s to connect / {timeout[1]:g} s to read"
-        return f"{timeout:g} s"
+            return _("%(connect)s s to connect / %(read)s s to read") % {
+                "connect": f"{timeout[0]:g}",
+                "read": f"{timeout[1]:g}",
+            }
+        return _("%(seconds)s s") % {"seconds": f"{timeout:g}"}
 
     def _log(self, method: str, url: str, status: int | None, started: float, note: str = ""):
         logger.info(

@@ -10,10 +10,12 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.exceptions import ExternalServiceError, ServiceTimeout
 from backoffice.http import HttpClient, error_title
 
 logger = logging.getLogger(__name__)
@@ -40,17 +42,27 @@ def windows(since: datetime, until: datetime, *, days: int | None = None) -> lis
     """Consecutive inclusive windows of at most `days` (≤ 14) covering [since, until].
 
     Each window ends 1 ms before the next begins: no gap and no overlap, so an order created
-    exactly on a boundary falls in exactly one window.
+    exactly on a boundary falls in exactly one window. Kaspi allows `$le − $ge` up to the
+    limit itself, so a period of exactly `days` (the last 14 days) is one window, never a
+    full window plus an empty [now, now] one. An empty period gives no window at all.
     """
     days = min(days or settings.KASPI_ORDERS_WINDOW_DAYS, MAX_WINDOW_DAYS)
     span = int(timedelta(days=days).total_seconds() * 1000)
     start, end = to_ms(since), to_ms(until)
     result = []
-    while start <= end:
-        stop = min(start + span - 1, end)
+    while start < end:
+        stop = end if end - start <= span else start + span - 1
         result.append(Window(start, stop))
         start = stop + 1
     return result
+
+
+def hang_advice() -> str:
+    """What a Kaspi request that never answers usually means (said once per message)."""
+    return _(
+        "Kaspi never answers requests without a browser User-Agent; if it is set, check "
+        "the network or Kaspi's availability"
+    )
 
 
 class KaspiShopClient(HttpClient):
@@ -61,7 +73,7 @@ class KaspiShopClient(HttpClient):
         if not token:
             raise ExternalServiceError(
                 SERVICE,
-                "no API token: set KASPI_SHOP_TOKEN (seller cabinet → Настройки → Токен API)",
+                _("no API token: set KASPI_SHOP_TOKEN (seller cabinet → Настройки → Токен API)"),
             )
         headers = {
             "X-Auth-Token": token,
@@ -81,32 +93,35 @@ class KaspiShopClient(HttpClient):
         )
 
     def error_for(self, response):
+        """Plain words for staff, with Kaspi's own `title` kept verbatim."""
         status = response.status_code
         title = error_title(response)
         if status in (401, 403):
-            message = (
+            message = _(
                 "the token was rejected: KASPI_SHOP_TOKEN is wrong, revoked or for another "
                 "shop, or API access is off in the seller cabinet"
             )
         elif status == 400:
-            message = f"Kaspi refused the request: {title}" if title else "bad request"
+            message = (
+                _("Kaspi refused the request: %(title)s") % {"title": title}
+                if title
+                else _("Kaspi refused the request (bad request)")
+            )
         elif status == 404:
-            message = title or "not found (an order id is not its code)"
+            message = title or _("not found (an order id is not its code)")
         elif status in (406, 415):
-            message = f"Kaspi refused the content type ({title or response.reason})"
+            message = _("Kaspi refused the content type (%(title)s)") % {
+                "title": title or response.reason
+            }
         else:
-            message = title or response.reason or "request failed"
+            message = title or response.reason or _("request failed")
         return ExternalServiceError(SERVICE, message, status=status, title=title)
 
     def request(self, method, path, **kwargs):
         try:
             return super().request(method, path, **kwargs)
-        except ExternalServiceError as exc:
-            if exc.status is None and "no answer within" in exc.message:
-                exc.message += (
-                    " (Kaspi never answers requests without a browser User-Agent; if it "
-                    "is set, check the network or Kaspi's availability)"
-                )
+        except ServiceTimeout as exc:
+            exc.message = "%s (%s)" % (exc.message, hang_advice())  # noqa: UP031
             raise
 
     # --- Orders ---------------------------------------------------------------------------
@@ -115,23 +130,9 @@ class KaspiShopClient(HttpClient):
         self, window: Window, *, status: str | None = None, page_size: int | None = None
     ) -> Iterator[dict]:
         """Yield each JSON:API page of orders created within `window`."""
-        size = min(page_size or settings.KASPI_ORDERS_PAGE_SIZE, MAX_PAGE_SIZE)
         number = 0
         while True:
-            params = {
-                "page[number]": number,
-                "page[size]": size,
-                "filter[orders][creationDate][$ge]": window.start_ms,
-                "filter[orders][creationDate][$le]": window.end_ms,
-                "include[orders]": "user",
-            }
-            if status:
-                params["filter[orders][status]"] = status
-            page = self.get_json("orders", params=params)
-            if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-                raise ExternalServiceError(
-                    SERVICE, f"orders page {number}: not a JSON:API document with data[]"
-                )
+            page = self.order_page(window, number, status=status, page_size=page_size)
             yield page
             page_count = (page.get("meta") or {}).get("pageCount")
             number += 1
@@ -139,14 +140,58 @@ class KaspiShopClient(HttpClient):
                 return
             if number >= settings.KASPI_ORDERS_MAX_PAGES:
                 raise ExternalServiceError(
-                    SERVICE, f"more than {settings.KASPI_ORDERS_MAX_PAGES} pages in one window"
+                    SERVICE,
+                    _("more than %(pages)d pages in one window")
+                    % {"pages": settings.KASPI_ORDERS_MAX_PAGES},
                 )
 
-    def order_entries(self, order_id: str) -> list[dict]:
-        page = self.get_json(f"orders/{order_id}/entries")
+    def order_page(
+        self,
+        window: Window,
+        number: int,
+        *,
+        status: str | None = None,
+        page_size: int | None = None,
+    ) -> dict:
+        """One JSON:API page (`number` from 0) of the orders created within `window`."""
+        if window.end_ms <= window.start_ms:  # Kaspi would be asked for nothing
+            raise ValueError(f"empty window {window}")
+        size = min(page_size or settings.KASPI_ORDERS_PAGE_SIZE, MAX_PAGE_SIZE)
+        params = {
+            "page[number]": number,
+            "page[size]": size,
+            "filter[orders][creationDate][$ge]": window.start_ms,
+            "filter[orders][creationDate][$le]": window.end_ms,
+            "include[orders]": "user",
+        }
+        if status:
+            params["filter[orders][status]"] = status
+        page = self.get_json("orders", params=params)
         if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-            raise ExternalServiceError(SERVICE, f"entries of order {order_id}: unexpected shape")
+            raise ExternalServiceError(
+                SERVICE,
+                _("orders page %(number)d: not a JSON:API document with data[]")
+                % {"number": number},
+            )
+        return page
+
+    def order_entries(self, order_id: str) -> list[dict]:
+        page = self.get_json(f"orders/{quote(order_id, safe='=+')}/entries")
+        if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+            raise ExternalServiceError(
+                SERVICE, _("entries of order %(id)s: unexpected shape") % {"id": order_id}
+            )
         return page["data"]
+
+    def order(self, order_id: str) -> dict:
+        """GET /orders/{id}: one order resource (`data`)."""
+        doc = self.get_json(f"orders/{quote(order_id, safe='=+')}")
+        data = doc.get("data") if isinstance(doc, dict) else None
+        if not isinstance(data, dict):
+            raise ExternalServiceError(
+                SERVICE, _("order %(id)s: unexpected shape") % {"id": order_id}
+            )
+        return data
 
     def set_status(
         self,

@@ -1,37 +1,86 @@
-"""A connection check for a new merchant: names the cause in plain words."""
+"""A connection check for a new merchant: names the cause in plain words.
+
+It asks for the whole last 14 days in one window (Kaspi allows `$le − $ge` up to 14
+days), says how many orders the token sees and which is the newest, so the shop can tell
+that the token belongs to *its* cabinet.
+"""
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.exceptions import ExternalServiceError, ServiceTimeout
 
-from ..clients.kaspi_shop import KaspiShopClient, windows
+from ..clients.kaspi_shop import MAX_WINDOW_DAYS, KaspiShopClient, windows
+from .imports import _from_ms
+
+CHECK_PAGE_SIZE = 100
 
 
-def check_kaspi_connection(client: KaspiShopClient | None = None) -> tuple[bool, str]:
+def check_kaspi_connection(client: KaspiShopClient | None = None, *, now=None) -> tuple[bool, str]:
     if not settings.KASPI_SHOP_TOKEN and client is None:
-        return False, (
+        return False, _(
             "No token: set KASPI_SHOP_TOKEN (seller cabinet → Настройки → Токен API) in the "
             "environment or .env."
         )
+    now = now or timezone.now()
+    (window,) = windows(now - timedelta(days=MAX_WINDOW_DAYS), now, days=MAX_WINDOW_DAYS)
     try:
         client = client or KaspiShopClient()
-        now = timezone.now()
-        window = windows(now - timedelta(days=14), now)[-1]
-        page = next(client.order_pages(window, page_size=1))
+        first = client.order_page(window, 0, page_size=CHECK_PAGE_SIZE)
+        pages = [first]
+        page_count = (first.get("meta") or {}).get("pageCount")
+        if isinstance(page_count, int) and page_count > 1:
+            # Kaspi's sort order is not documented: the newest order is on the first page
+            # (newest first) or on the last one (oldest first).
+            pages.append(client.order_page(window, page_count - 1, page_size=CHECK_PAGE_SIZE))
+    except ServiceTimeout as exc:
+        return False, _(
+            "The request hangs: no answer within %(timeout)s. Kaspi answers nothing to "
+            "requests without a browser User-Agent (HTTP_USER_AGENT), or this network/IP "
+            "cannot reach kaspi.kz."
+        ) % {"timeout": exc.timeout_text}
     except ExternalServiceError as exc:
         if exc.status in (401, 403):
-            return False, f"Token rejected (HTTP {exc.status}): {exc.message}."
+            return False, _("Token rejected (HTTP %(status)s): %(message)s.") % {
+                "status": exc.status,
+                "message": exc.message,
+            }
         if exc.status == 400:
-            return False, f"Kaspi refused the date filter (HTTP 400): {exc.title or exc.message}"
-        if exc.status is None and "no answer" in exc.message:
-            return False, (
-                "The request hangs: Kaspi answers nothing to requests without a browser "
-                "User-Agent (HTTP_USER_AGENT), or the network/IP cannot reach kaspi.kz. "
-                f"Details: {exc.message}"
-            )
+            return False, _("Kaspi refused the date filter (HTTP 400): %(title)s") % {
+                "title": exc.title or exc.message
+            }
         return False, str(exc)
-    total = (page.get("meta") or {}).get("totalCount", len(page.get("data") or []))
-    return True, f"OK: Kaspi answered; {total} orders in the last 14 days."
+    meta = first.get("meta") or {}
+    total = meta.get("totalCount")
+    if not isinstance(total, int):
+        total = len(first["data"])
+    newest = _newest(item for page in pages for item in page["data"])
+    if newest is None:
+        return True, _("OK: Kaspi answered. Orders in the last 14 days: %(count)d.") % {
+            "count": total
+        }
+    code, created = newest
+    return True, _(
+        "OK: Kaspi answered. Orders in the last 14 days: %(count)d; the newest is "
+        "%(code)s of %(date)s."
+    ) % {
+        "count": total,
+        "code": code,
+        "date": timezone.localtime(created).strftime("%d.%m.%Y %H:%M"),
+    }
+
+
+def _newest(items) -> tuple[str, object] | None:
+    best = None
+    for item in items:
+        attrs = (item.get("attributes") or {}) if isinstance(item, dict) else {}
+        try:
+            created = _from_ms(attrs.get("creationDate"))
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if created and attrs.get("code") and (best is None or created > best[1]):
+            best = (str(attrs["code"]), created)
+    return best

@@ -172,8 +172,9 @@ def open_order_windows(*, before: datetime) -> list[Window]:
     for created in dates:
         if result and to_ms(created) <= result[-1].end_ms:
             continue
-        end = min(created + span, before - timedelta(milliseconds=1))
-        result.append(Window(to_ms(created), to_ms(end)))
+        start_ms = to_ms(created)
+        end_ms = max(to_ms(min(created + span, before - timedelta(milliseconds=1))), start_ms + 1)
+        result.append(Window(start_ms, end_ms))  # never an empty [t, t] window
     return result
 
 

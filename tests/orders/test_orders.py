@@ -91,7 +91,7 @@ def test_90_days_make_7_windows_without_gap_or_overlap():
     assert result[-1].end_ms == to_ms(T0 + timedelta(days=90))
     for before, after in zip(result, result[1:], strict=False):
         assert after.start_ms == before.end_ms + 1
-    assert all(w.end_ms - w.start_ms < 14 * DAY_MS for w in result)
+    assert all(w.end_ms - w.start_ms <= 14 * DAY_MS for w in result)
 
 
 def test_window_length_is_capped_at_14_days(settings):
@@ -432,7 +432,10 @@ def test_complete_with_code_sends_security_header(mocked_http, new_order):
 
 def test_check_kaspi_words(mocked_http, settings):
     mocked_http.get(API + "orders", json={"data": [], "meta": {"pageCount": 0, "totalCount": 7}})
-    assert check_kaspi_connection() == (True, "OK: Kaspi answered; 7 orders in the last 14 days.")
+    assert check_kaspi_connection() == (
+        True,
+        "OK: Kaspi answered. Orders in the last 14 days: 7.",
+    )
     mocked_http.reset()
     mocked_http.get(API + "orders", status=401)
     ok, message = check_kaspi_connection()
@@ -440,9 +443,80 @@ def test_check_kaspi_words(mocked_http, settings):
     assert message.startswith("Token rejected (HTTP 401)")
     mocked_http.reset()
     mocked_http.get(API + "orders", body=requests.ReadTimeout())
-    assert "The request hangs" in check_kaspi_connection()[1]
+    hang = check_kaspi_connection()[1]
+    assert "The request hangs" in hang
+    assert hang.count("User-Agent") == 1  # the advice is given once
     settings.KASPI_SHOP_TOKEN = ""
     assert check_kaspi_connection()[1].startswith("No token")
+
+
+def test_check_kaspi_asks_for_the_whole_14_days_and_names_the_newest(mocked_http, settings):
+    settings.TIME_ZONE = "Asia/Almaty"
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    newest = order_json(555, created=now - timedelta(hours=2))
+    older = order_json(444, created=now - timedelta(days=3))
+    oldest = order_json(333, created=now - timedelta(days=13))
+    mocked_http.get(
+        API + "orders",
+        match=[matchers.query_param_matcher({"page[number]": "0"}, strict_match=False)],
+        json={"data": [older, newest], "meta": {"pageCount": 2, "totalCount": 154}},
+    )
+    mocked_http.get(
+        API + "orders",
+        match=[matchers.query_param_matcher({"page[number]": "1"}, strict_match=False)],
+        json={"data": [oldest], "meta": {"pageCount": 2, "totalCount": 154}},
+    )
+
+    ok, message = check_kaspi_connection(now=now)
+
+    assert ok
+    assert message == (
+        "OK: Kaspi answered. Orders in the last 14 days: 154; the newest is 555 of "
+        "01.12.2026 15:00."
+    )
+    for call in mocked_http.calls:  # one window of the full 14 days, never [now, now]
+        ge = int(call.request.params["filter[orders][creationDate][$ge]"])
+        le = int(call.request.params["filter[orders][creationDate][$le]"])
+        assert (ge, le) == (to_ms(now - timedelta(days=14)), to_ms(now))
+
+
+def test_first_incremental_run_sends_no_empty_window(mocked_http):
+    mocked_http.get(API + "orders", json=page([]))
+
+    run = run_order_import()
+
+    assert run.status == SyncRun.Status.OK, run.error
+    sent = [
+        (
+            int(call.request.params["filter[orders][creationDate][$ge]"]),
+            int(call.request.params["filter[orders][creationDate][$le]"]),
+        )
+        for call in mocked_http.calls
+    ]
+    assert len(sent) == 1  # the first 14 days are one window
+    assert all(le > ge for ge, le in sent)
+    assert sent[0][1] - sent[0][0] == 14 * DAY_MS
+
+
+def test_kaspi_errors_reach_staff_in_russian_with_kaspis_own_text(mocked_http):
+    from django.utils import translation
+
+    title = "Exceeded the maximum difference for the filter[orders][creationDate] (in days)."
+    mocked_http.get(API + "orders", status=400, json={"errors": [{"title": title}]})
+    with translation.override("ru"):
+        ok, message = check_kaspi_connection()
+        with pytest.raises(ExternalServiceError) as err:
+            KaspiShopClient().order_page(Window(0, 1), 0)
+    assert not ok
+    assert message == f"Kaspi отклонил фильтр по дате (HTTP 400): {title}"
+    assert err.value.message == f"Kaspi отклонил запрос: {title}"
+
+
+def test_windows_are_never_empty():
+    assert windows(T0, T0) == []
+    (only,) = windows(T0, T0 + timedelta(days=14))
+    assert (only.start_ms, only.end_ms) == (to_ms(T0), to_ms(T0 + timedelta(days=14)))
+    assert all(w.end_ms > w.start_ms for w in windows(T0, T0 + timedelta(days=28, milliseconds=1)))
 
 
 def test_pull_command(mocked_http, capsys):
