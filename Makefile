@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+# The port also makes the public address printed in payment links (SITE_URL's default).
+export PORT
 
-.PHONY: run test lint fmt serve bench venv setup messages clean
+.PHONY: run test lint fmt serve bench venv setup messages clean admin-password
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +22,16 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py load_demo_data
-	$(PY) manage.py ensure_admin
 	$(PY) manage.py setup_schedules
 	$(PY) manage.py build_feed || true
-	@echo "Admin: http://127.0.0.1:$(PORT)/admin/   Price list: http://127.0.0.1:$(PORT)/feed.xml"
+	# Creates the user admin if missing, then prints the addresses and login once it is up.
 	$(PY) manage.py rundev 127.0.0.1:$(PORT)
+
+# A new password for the user admin (printed once; ADMIN_PASSWORD sets a chosen one) and
+# its login locks lifted.
+admin-password: export DEBUG ?= 1
+admin-password: venv
+	$(PY) manage.py ensure_admin --reset
 
 # Production: PostgreSQL (DATABASE_URL) and Redis (Q_BROKER=redis, REDIS_URL) from .env;
 # gunicorn for the web and qcluster for tasks (deploy/ has systemd units for both).

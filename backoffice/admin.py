@@ -1,6 +1,11 @@
 import json
+from datetime import timedelta
 
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib import admin
+from django.db.models import OuterRef, Subquery, Sum
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -128,3 +133,97 @@ class ApiTokenAdmin(admin.ModelAdmin):
             _("Token for %(name)s: %(token)s — copy it now; it is not shown again.")
             % {"name": obj.name, "token": raw},
         )
+
+
+class _LockedFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "locked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("locked now")), ("all", _("all attempts"))]
+
+    def choices(self, changelist):
+        # "locked now" is the default view: the list is the owner's list of locks.
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "yes") == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        if (self.value() or "yes") == "yes":
+            return queryset.filter(pk__in=[a.pk for a in queryset if _locked_until(a)])
+        return queryset
+
+
+def _locked_until(attempt):
+    """When the lock this attempt row holds ends, or None (no lock now)."""
+    until = attempt.attempt_time + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    if until <= timezone.now():
+        return None
+    if attempt.failures_since_start >= settings.LOGIN_FAILURE_LIMIT:
+        return until
+    if (attempt.address_failures or 0) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT:
+        return until
+    return None
+
+
+@admin.register(AccessAttempt)
+class LoginLockAdmin(admin.ModelAdmin):
+    """The owner's list of login locks (django-axes' attempts), with "Unlock"."""
+
+    list_display = ["username", "ip_address", "failures_since_start", "attempt_time", "lock"]
+    list_filter = [_LockedFilter]
+    search_fields = ["username", "ip_address"]
+    actions = ["unlock"]
+    fields = ["username", "ip_address", "user_agent", "failures_since_start", "attempt_time"]
+    readonly_fields = fields
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser  # deleting the attempts is what lifts a lock
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_queryset(self, request):
+        since = timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+        same_address = (
+            AccessAttempt.objects.filter(ip_address=OuterRef("ip_address"), attempt_time__gte=since)
+            .values("ip_address")
+            .annotate(n=Sum("failures_since_start"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(address_failures=Subquery(same_address))
+
+    @admin.display(description=_("locked until"))
+    def lock(self, obj):
+        until = _locked_until(obj)
+        return timezone.localtime(until).strftime("%d.%m.%Y %H:%M") if until else "—"
+
+    @admin.action(description=_("Unlock"), permissions=["delete"])
+    def unlock(self, request, queryset):
+        from axes.utils import reset
+
+        count = 0
+        for attempt in list(queryset):
+            if (attempt.address_failures or 0) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT:
+                # The address's lock counts every name tried from it: lift all of them.
+                count += reset(ip=attempt.ip_address)
+            else:
+                count += reset(username=attempt.username, ip=attempt.ip_address)
+        self.message_user(request, _("Locks lifted: %(n)s attempts cleared.") % {"n": count})

@@ -11,6 +11,8 @@ class BackofficeAdminSite(admin.AdminSite):
     site_title = _("Kaspi back office")
     index_title = _("Administration")
     index_template = "admin/backoffice_index.html"
+    # No public site behind the back office ("/" comes back here): no "View site" link.
+    site_url = None
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)

@@ -1,3 +1,4 @@
+from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
 from django.utils.translation import gettext_lazy as _
@@ -12,3 +13,10 @@ class BackofficeConfig(AppConfig):
 class BackofficeAdminConfig(AdminConfig):
     default = False
     default_site = "backoffice.admin_site.BackofficeAdminSite"
+
+
+class LoginLocksConfig(AxesAppConfig):
+    """django-axes under a name staff understand (its admin is ours: backoffice/admin.py)."""
+
+    default = False
+    verbose_name = _("Login security")

@@ -1,46 +1,72 @@
-"""Login throttling: after LOGIN_FAILURE_LIMIT failed logins for one user name from one
-address, that pair is refused for LOGIN_LOCKOUT_MINUTES, whatever the password.
+"""Admin login locks, through django-axes.
 
-A dozen lines on the shared cache instead of a package (django-axes would bring its own
-models, middleware and admin for what the back office needs here: one counter per pair).
-The counter lives in the cache shared by every web process, so the limit holds across them.
+A user name from one address is locked after LOGIN_FAILURE_LIMIT failures, and an address
+after LOGIN_ADDRESS_FAILURE_LIMIT failures over any user names (someone trying names), for
+LOGIN_LOCKOUT_MINUTES. A locked login is refused whatever the password, and the page says
+for how long without telling whether the password was right. Attempts live in axes' table
+(shared by every web process); the owner sees the locks in the admin and lifts them there.
 """
 
-import hashlib
-import logging
+from datetime import timedelta
 
+from axes.handlers.database import AxesDatabaseHandler
 from django.conf import settings
-from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.db.models import Sum
+from django.forms.utils import ErrorDict
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 
-logger = logging.getLogger(__name__)
-
-
-def _key(username, request) -> str:
-    ip = request.META.get("REMOTE_ADDR", "") if request is not None else ""
-    digest = hashlib.sha256(f"{(username or '').lower()}|{ip}".encode()).hexdigest()[:32]
-    return f"login-failures:{digest}"
+# The order matters: LockoutHandler reads the counts in this order.
+LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 
 
-def is_locked(username, request) -> bool:
-    return (cache.get(_key(username, request)) or 0) >= settings.LOGIN_FAILURE_LIMIT
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
 
 
-class ThrottledModelBackend(ModelBackend):
-    def authenticate(self, request, username=None, password=None, **kwargs):
-        key = _key(username, request)
-        if is_locked(username, request):
-            logger.warning("login refused: %r is locked after repeated failures", username)
-            raise PermissionDenied  # stops here; Django reports it as a failed login
-        user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None:
-            timeout = settings.LOGIN_LOCKOUT_MINUTES * 60
-            if not cache.add(key, 1, timeout):
-                try:
-                    cache.incr(key)
-                except ValueError:
-                    cache.set(key, 1, timeout)
-        else:
-            cache.delete(key)
-        return user
+def failure_limit(request=None, credentials=None) -> int:
+    return settings.LOGIN_FAILURE_LIMIT
+
+
+def cool_off(request=None) -> timedelta:
+    return timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """Axes compares one count with one limit (LOGIN_FAILURE_LIMIT). The failures of an
+    address are scaled so that it reaches that limit at LOGIN_ADDRESS_FAILURE_LIMIT."""
+
+    def get_failures(self, request, credentials=None) -> int:
+        per_pair, per_address = (
+            attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0
+            for attempts in self.get_user_attempts(request, credentials)
+        )
+        address_limit = max(settings.LOGIN_ADDRESS_FAILURE_LIMIT, 1)
+        return max(per_pair, per_address * settings.LOGIN_FAILURE_LIMIT // address_limit)
+
+
+class _LockedForm(AdminAuthenticationForm):
+    def __init__(self, request, message, **kwargs):
+        super().__init__(request, **kwargs)
+        self._errors = ErrorDict({"__all__": self.error_class([message], error_class="nonfield")})
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """The login page again, saying the login is locked and for how long (status 429)."""
+    minutes = settings.LOGIN_LOCKOUT_MINUTES
+    message = _(
+        "Too many failed logins. Logging in from this address is locked for %(minutes)s "
+        "minutes. Try again later or ask the owner to lift the lock."
+    ) % {"minutes": minutes}
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Log in"),
+        "app_path": request.get_full_path(),
+        "form": _LockedForm(request, message, initial={"username": username}),
+        "username": username,
+        "site_header": admin.site.site_header,
+    }
+    return TemplateResponse(request, "admin/login.html", context, status=429).render()

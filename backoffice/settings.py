@@ -36,7 +36,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Public base URL of payment links; by default the local server on PORT (`make run PORT=…`).
+SITE_URL = env_or("SITE_URL", f"http://127.0.0.1:{env_or('PORT', '8000')}").rstrip("/")
 
 INSTALLED_APPS = [
     "backoffice.apps.BackofficeAdminConfig",
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "backoffice.apps.LoginLocksConfig",  # django-axes
     "backoffice.apps.BackofficeConfig",
     "catalog.apps.CatalogConfig",
     "orders.apps.OrdersConfig",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "backoffice.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: turns a locked login into our lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -130,9 +134,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
-AUTHENTICATION_BACKENDS = ["backoffice.auth.ThrottledModelBackend"]
+# django-axes checks the lock first, whatever the password (backoffice/auth.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_HANDLER = "backoffice.auth.LockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = "backoffice.auth.failure_limit"
+AXES_COOLOFF_TIME = "backoffice.auth.cool_off"
+AXES_LOCKOUT_CALLABLE = "backoffice.auth.lockout_response"
+# REMOTE_ADDR, where RealIpMiddleware has put the client's address behind a trusted proxy.
+AXES_CLIENT_IP_CALLABLE = "backoffice.auth.client_ip"
+AXES_ENABLE_ADMIN = False  # our own list of locks (backoffice/admin.py)
+AXES_VERBOSE = False
 
 # --- I18N -------------------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")

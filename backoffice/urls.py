@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from catalog.views import feed_xml
 
@@ -14,5 +15,6 @@ urlpatterns = [
     path("admin/reports/", views.reports, name="reports"),
     path("feed.xml", feed_xml, name="feed"),
     path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("", include("payments.urls")),
 ]

@@ -147,18 +147,78 @@ def test_fulfilment_change_is_audited(django_user_model):
 
 def test_login_throttling_locks_user_and_address(client, django_user_model, settings):
     settings.LOGIN_FAILURE_LIMIT = 3
+    settings.LOGIN_LOCKOUT_MINUTES = 15
     django_user_model.objects.create_superuser("boss", "", "right-password-1")
     url = reverse("admin:login")
     for _ in range(3):
         client.post(url, {"username": "boss", "password": "wrong"})
-    response = client.post(url, {"username": "boss", "password": "right-password-1"})
-    assert response.status_code == 200  # the form again: locked, even with the right password
-    assert "_auth_user_id" not in client.session
+    wrong = client.post(url, {"username": "boss", "password": "wrong"})
+    right = client.post(url, {"username": "boss", "password": "right-password-1"})
+    assert "_auth_user_id" not in client.session  # locked, even with the right password
+    for response in (wrong, right):
+        assert response.status_code == 429
+        assert "locked for 15 minutes" in response.text
+    # The page does not tell a right password from a wrong one.
+    assert _errornote(wrong) == _errornote(right)
 
     other = client.post(
         url, {"username": "boss", "password": "right-password-1"}, REMOTE_ADDR="10.1.2.3"
     )
     assert other.status_code == 302  # another address is not locked
+
+
+def _errornote(response):
+    return response.text.split('class="errornote"')[1].split("</p>")[0]
+
+
+def test_login_lock_by_address_over_many_user_names(client, django_user_model, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 6
+    django_user_model.objects.create_superuser("boss", "", "right-password-1")
+    url = reverse("admin:login")
+    for n in range(6):  # never 3 for one name, 6 from the address
+        client.post(url, {"username": f"guess{n}", "password": "wrong"})
+    locked = client.post(url, {"username": "boss", "password": "right-password-1"})
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    elsewhere = client.post(
+        url, {"username": "boss", "password": "right-password-1"}, REMOTE_ADDR="10.9.9.9"
+    )
+    assert elsewhere.status_code == 302
+
+
+def test_owner_lists_locks_and_unlocks(client, django_user_model, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    owner = django_user_model.objects.create_superuser("owner", "", "owner-password-1")
+    django_user_model.objects.create_user("clerk", password="clerk-password-1", is_staff=True)
+    url = reverse("admin:login")
+    for _ in range(3):
+        client.post(url, {"username": "clerk", "password": "wrong"}, REMOTE_ADDR="10.0.0.5")
+    client.post(url, {"username": "someone", "password": "wrong"}, REMOTE_ADDR="10.0.0.6")
+
+    client.force_login(owner)
+    listing = client.get(reverse("admin:axes_accessattempt_changelist"))
+    assert listing.status_code == 200
+    assert "10.0.0.5" in listing.text  # the lock
+    assert "10.0.0.6" not in listing.text  # one failure is no lock
+    from axes.models import AccessAttempt
+
+    attempt = AccessAttempt.objects.get(username="clerk")
+    done = client.post(
+        reverse("admin:axes_accessattempt_changelist"),
+        {"action": "unlock", "_selected_action": [attempt.pk]},
+    )
+    assert done.status_code == 302
+    client.logout()
+    again = client.post(
+        url, {"username": "clerk", "password": "clerk-password-1"}, REMOTE_ADDR="10.0.0.5"
+    )
+    assert again.status_code == 302  # unlocked
+
+
+def test_staff_do_not_see_login_locks(staff_in):
+    client = staff_in(ORDER_MANAGER)
+    assert client.get(reverse("admin:axes_accessattempt_changelist")).status_code == 403
 
 
 def test_public_pages_carry_csp_with_nonce(client):

@@ -1,34 +1,35 @@
 import os
-import secrets
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from backoffice.first_run import ensure_admin_user
 
 
 class Command(BaseCommand):
     help = (
         "Create the superuser 'admin' if it does not exist, with ADMIN_PASSWORD or a random "
-        "password printed once."
+        "password printed once. --reset sets a new password (and lifts login locks)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default=os.environ.get("ADMIN_USERNAME", "admin"))
+        parser.add_argument(
+            "--reset", action="store_true", help="Set a new password for an existing user."
+        )
 
-    def handle(self, *args, username, **options):
-        User = get_user_model()
-        if User.objects.filter(username=username).exists():
+    def handle(self, *args, username, reset, **options):
+        from_env = os.environ.get("ADMIN_PASSWORD", "")
+        result = ensure_admin_user(username=username, password=from_env, reset=reset)
+        if not (result["created"] or result["reset"]):
             self.stdout.write(f"Admin user '{username}' exists; password unchanged.")
             return
-        password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-        User.objects.create_superuser(username=username, email="", password=password)
-        if os.environ.get("ADMIN_PASSWORD"):
-            self.stdout.write(
-                f"Created admin user '{username}' with the password in ADMIN_PASSWORD."
-            )
+        done = "Created admin user" if result["created"] else "New password for"
+        if from_env:
+            self.stdout.write(f"{done} '{username}': the password in ADMIN_PASSWORD.")
         else:
             self.stdout.write(
                 self.style.WARNING(
-                    f"Created admin user '{username}' with password: {password}\n"
+                    f"{done} '{username}', password: {result['password']}\n"
                     "It is shown only this once; change it in the admin."
                 )
             )
