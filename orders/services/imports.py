@@ -2,12 +2,15 @@
 
 Orders are upserted by Kaspi id, compared by a hash of their attributes: the same order
 twice is one row, a changed status updates it, an unchanged one writes nothing. Entries are
-fetched only for orders that are new or changed. Each page is written in one transaction,
-so a malformed page leaves nothing half-written; the run records the windows it covered.
+fetched only for orders that are new or changed, and an order is written only together with
+its entries (never half). A failed request costs that order, or the rest of its window, not
+the run: the others are written, the failure is recorded (the run is partial), and the run
+remembers the first window it did not read whole, so the next run continues there.
 
-Incremental mode (the schedule) re-reads from the last fully covered moment minus an
-overlap, and, because a status change does not move `creationDate`, also re-reads the
-14-day windows holding the creation dates of orders we keep that are not final yet.
+Incremental mode (the schedule) re-reads from where the last run left off (its first window
+not read whole, or its last covered moment minus an overlap), and, because a status change
+does not move `creationDate`, also re-reads the 14-day windows holding the creation dates
+of orders we keep that are not final yet.
 """
 
 import hashlib
@@ -20,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.exceptions import BackofficeError, ExternalServiceError
 from backoffice.models import SyncRun
@@ -98,6 +102,55 @@ def request_order_import(*, user=None, triggered_by: str = "user"):
 # --- Service --------------------------------------------------------------------------------
 
 
+# Answers that will not get better by themselves: the token or the request is wrong. The
+# run stops at once. Anything else (timeouts, 5xx after the HTTP retries, a cut-off answer,
+# one odd order) is recorded and the run goes on with the next order or window.
+FATAL_STATUSES = frozenset({400, 401, 403, 406, 415})
+# So many failed requests in a row mean Kaspi is down or unreachable: stop.
+MAX_FAILURES_IN_A_ROW = 3
+MAX_ERRORS_SHOWN = 10
+
+
+class StopImport(Exception):
+    """Raised inside the walk when the run must stop (fatal answer, Kaspi down)."""
+
+
+class Progress:
+    """Errors and the walk's state: what failed, and whether the current window is whole."""
+
+    def __init__(self, run: SyncRun):
+        self.run = run
+        self.errors: list[str] = []
+        self.in_a_row = 0
+        self.succeeded = 0
+        self.window_whole = True
+
+    def ok(self) -> None:
+        self.in_a_row = 0
+        self.succeeded += 1
+
+    def failed(self, text: str, exc: Exception, *, request: bool = True) -> None:
+        """Record one failure; raise StopImport when the run cannot usefully go on.
+
+        `request=False` for data we cannot use (an odd order): it says nothing about
+        whether Kaspi is reachable."""
+        self.window_whole = False
+        self.in_a_row += 1 if request else 0
+        self.run.count("errors")
+        self.errors.append(text)
+        logger.warning("order import: %s", text)
+        if getattr(exc, "status", None) in FATAL_STATUSES:
+            raise StopImport(text)
+        if self.in_a_row >= MAX_FAILURES_IN_A_ROW:
+            raise StopImport(text)
+
+    def summary(self) -> str:
+        shown = "; ".join(self.errors[:MAX_ERRORS_SHOWN])
+        if len(self.errors) > MAX_ERRORS_SHOWN:
+            shown += "; " + _("… and %(n)d more") % {"n": len(self.errors) - MAX_ERRORS_SHOWN}
+        return shown
+
+
 def import_orders(
     *,
     run: SyncRun,
@@ -106,15 +159,22 @@ def import_orders(
     status: str | None = None,
     client: KaspiShopClient | None = None,
 ) -> None:
-    """Walk the windows of [since, until] (plus open orders' windows when incremental)."""
+    """Walk the windows of [since, until] (plus open orders' windows when incremental).
+
+    Every order is written with its entries once both are read; a failed request costs that
+    order or the rest of that window, not the run. The run records where the next one must
+    start (`resume_from`: the first window of the period not read whole), saved after every
+    window, so an interrupted or partly failed run, a backfill included, is continued by the
+    next incremental run; orders already stored are not fetched again.
+    """
     client = client or KaspiShopClient()
     until = until or timezone.now()
     incremental = since is None
     if incremental:
-        since = _incremental_start(until)
-    plan = windows(since, until)
-    if incremental:
-        plan = open_order_windows(before=since) + plan
+        since = _incremental_start(until, current=run.pk)
+    main = windows(since, until)
+    plan = (open_order_windows(before=since) if incremental else []) + main
+    first_main = len(plan) - len(main)
     for key in ("windows", "fetched", "new", "updated", "unchanged", "entries", "errors"):
         run.counts.setdefault(key, 0)
     run.params.update(
@@ -123,38 +183,123 @@ def import_orders(
             "until": until.isoformat(),
             "incremental": incremental,
             "planned_windows": len(plan),
+            "resume_from": since.isoformat(),
         }
     )
+    run.params.pop("covered_until", None)
+    _save_params(run)
     heartbeat(run, done=0, total=len(plan), force=True)
     products = ProductIndex()
+    progress = Progress(run)
+    whole_so_far = True  # every main window up to here was read whole
+    stopped = False
     for done, window in enumerate(plan, start=1):
+        progress.window_whole = True
+        where = _("window %(n)d of %(total)d (%(dates)s)") % {
+            "n": done,
+            "total": len(plan),
+            "dates": _window_text(window),
+        }
         try:
-            for page in client.order_pages(window, status=status):
-                import_page(page, run=run, client=client, window=window, products=products)
-        except (ExternalServiceError, OrderImportError) as exc:
-            run.status = SyncRun.Status.PARTIAL if done > 1 else SyncRun.Status.FAILED
-            run.error = f"window {done} of {len(plan)} ({_window_text(window)}): {exc}"
-            logger.warning("order import stopped: %s", run.error)
-            break
-        run.count("windows")
-        # Windows of the main period are consecutive: everything up to here is covered.
-        if window.end_ms >= to_ms(since):
-            run.params["covered_until"] = _from_ms(window.end_ms).isoformat()
+            _import_window(
+                window,
+                where=where,
+                run=run,
+                client=client,
+                status=status,
+                products=products,
+                progress=progress,
+            )
+        except StopImport:
+            stopped = True
+        if done > first_main and whole_so_far:
+            if progress.window_whole:
+                run.params["covered_until"] = _from_ms(window.end_ms).isoformat()
+                run.params["resume_from"] = _from_ms(window.end_ms + 1).isoformat()
+            else:
+                whole_so_far = False
+                run.params["resume_from"] = _from_ms(window.start_ms).isoformat()
+            _save_params(run)
+        if progress.window_whole:
+            run.count("windows")
         heartbeat(run, done=done)
+        if stopped:
+            break
+    if whole_so_far and not stopped:
+        run.params.pop("resume_from", None)  # the whole period is read
+        _save_params(run)
     refresh_reservations(products.touched)
+    if progress.errors:
+        failed = stopped and progress.succeeded == 0
+        run.status = SyncRun.Status.FAILED if failed else SyncRun.Status.PARTIAL
+        run.error = progress.summary()
+        if not failed and run.params.get("resume_from"):
+            run.error += " " + _("The next run continues from %(moment)s.") % {
+                "moment": timezone.localtime(
+                    datetime.fromisoformat(run.params["resume_from"])
+                ).strftime("%d.%m.%Y %H:%M")
+            }
 
 
-def _incremental_start(until: datetime) -> datetime:
-    """The last fully covered moment of earlier runs, minus the overlap."""
+def _import_window(window, *, where, run, client, status, products, progress) -> None:
+    number = 0
+    while True:
+        try:
+            page = client.order_page(window, number, status=status)
+        except ExternalServiceError as exc:
+            progress.failed(
+                _("%(where)s, page %(page)d: %(error)s")
+                % {"where": where, "page": number + 1, "error": exc},
+                exc,
+            )
+            return  # the rest of this window waits for the next run
+        progress.ok()
+        import_page(
+            page, run=run, client=client, window=window, products=products, progress=progress
+        )
+        page_count = (page.get("meta") or {}).get("pageCount")
+        number += 1
+        if not isinstance(page_count, int) or number >= page_count or not page["data"]:
+            return
+        if number >= settings.KASPI_ORDERS_MAX_PAGES:
+            exc = ExternalServiceError(
+                "Kaspi",
+                _("more than %(pages)d pages in one window")
+                % {"pages": settings.KASPI_ORDERS_MAX_PAGES},
+            )
+            progress.failed(f"{where}: {exc}", exc)
+            return
+
+
+def _save_params(run: SyncRun) -> None:
+    if run.pk:
+        SyncRun.objects.filter(pk=run.pk).update(params=run.params)
+
+
+def _incremental_start(until: datetime, *, current: int | None = None) -> datetime:
+    """Where the last import of the whole shop left off.
+
+    The newest earlier run that walked a period decides: a run that did not read its
+    period whole (failed, partial, interrupted, a backfill too) is continued from its
+    `resume_from`; a finished one from its last covered moment minus the overlap. Runs
+    filtered by status do not count: they read only part of the orders.
+    """
     overlap = timedelta(hours=settings.ORDERS_OVERLAP_HOURS)
-    for params in (
-        SyncRun.objects.filter(kind=SyncRun.Kind.ORDERS, params__covered_until__isnull=False)
+    floor = until - timedelta(days=365)
+    earlier = (
+        SyncRun.objects.filter(kind=SyncRun.Kind.ORDERS)
         .exclude(status=SyncRun.Status.SKIPPED)
-        .order_by("-created_at")
-        .values_list("params", flat=True)[:1]
-    ):
-        covered = datetime.fromisoformat(params["covered_until"])
-        return max(covered - overlap, until - timedelta(days=365))
+        .exclude(pk=current)
+        .order_by("-created_at", "-id")
+        .values_list("params", flat=True)
+    )
+    for params in earlier.iterator(chunk_size=50):
+        if not isinstance(params, dict) or params.get("status"):
+            continue
+        if params.get("resume_from"):
+            return max(datetime.fromisoformat(params["resume_from"]), floor)
+        if params.get("covered_until"):
+            return max(datetime.fromisoformat(params["covered_until"]) - overlap, floor)
     return until - timedelta(days=settings.ORDERS_INITIAL_DAYS)
 
 
@@ -227,9 +372,21 @@ class ProductIndex:
 
 
 def import_page(
-    page: dict, *, run: SyncRun, client: KaspiShopClient, window: Window, products: ProductIndex
+    page: dict,
+    *,
+    run: SyncRun,
+    client: KaspiShopClient,
+    window: Window,
+    products: ProductIndex,
+    progress: Progress | None = None,
 ) -> None:
-    """Parse a whole page first, then write it in one transaction (all or nothing)."""
+    """Write every order of a page that is new or changed, each with its entries.
+
+    An order that cannot be parsed, or whose entries cannot be read, is recorded and left
+    for the next run; the others are written (in one INSERT for the page, or as far as the
+    page got when a request failed).
+    """
+    progress = progress or Progress(run)
     customers = {
         item.get("id"): item.get("attributes") or {}
         for item in page.get("included") or []
@@ -238,7 +395,11 @@ def import_page(
     parsed = []
     for item in page["data"]:
         run.count("fetched")
-        values = parse_order(item, customers)  # raises OrderImportError: the page fails
+        try:
+            values = parse_order(item, customers)
+        except OrderImportError as exc:
+            progress.failed(str(exc), exc, request=False)
+            continue
         created = values["creation_date"]
         if created and not (window.start_ms <= to_ms(created) <= window.end_ms):
             continue  # pages may leak just outside the window: its neighbour has it
@@ -251,29 +412,42 @@ def import_page(
             kaspi_id__in=[v["kaspi_id"] for v in parsed]
         ).values_list("kaspi_id", "pk", "data_hash")
     }
-    changed = []
-    for values in parsed:
-        known = existing.get(values["kaspi_id"])
-        if known and known[1] == values["data_hash"]:
-            run.count("unchanged")
-        else:
-            changed.append(values)
-    if not changed:
+    read: list[tuple[dict, list]] = []
+    try:
+        for values in parsed:
+            known = existing.get(values["kaspi_id"])
+            if known and known[1] == values["data_hash"]:
+                run.count("unchanged")
+                continue
+            try:
+                rows = client.order_entries(values["kaspi_id"])
+                if not all(isinstance(row, dict) for row in rows):
+                    raise OrderImportError(
+                        _("order %(code)s: an entry is not an object") % {"code": values["code"]}
+                    )
+            except (ExternalServiceError, OrderImportError) as exc:
+                progress.failed(
+                    _("order %(code)s: %(error)s") % {"code": values["code"], "error": exc},
+                    exc,
+                    request=isinstance(exc, ExternalServiceError),
+                )
+                continue
+            progress.ok()
+            read.append((values, rows))
+            heartbeat(run)
+    finally:
+        # Whatever was read whole is kept, also when the run stops in the middle of a page.
+        _write_orders(read, existing=existing, run=run, products=products)
+
+
+def _write_orders(read, *, existing, run: SyncRun, products: ProductIndex) -> None:
+    if not read:
         return
-    # Entries are fetched before any write, so a failure leaves the page untouched.
-    entries = {values["kaspi_id"]: client.order_entries(values["kaspi_id"]) for values in changed}
-    products.resolve(
-        {
-            _offer_code(entry)
-            for rows in entries.values()
-            for entry in rows
-            if isinstance(entry, dict)
-        }
-    )
+    products.resolve({_offer_code(entry) for _values, rows in read for entry in rows})
     now = timezone.now()
     with transaction.atomic():
         new_orders, updated_ids = [], []
-        for values in changed:
+        for values, _rows in read:
             values["synced_at"] = now
             known = existing.get(values["kaspi_id"])
             if known:
@@ -291,8 +465,8 @@ def import_page(
         OrderEntry.objects.filter(order_id__in=updated_ids).delete()
         lines = [
             line
-            for values in changed
-            for line in _entries(ids[values["kaspi_id"]], entries[values["kaspi_id"]], products)
+            for values, rows in read
+            for line in _entries(ids[values["kaspi_id"]], rows, products)
         ]
         OrderEntry.objects.bulk_create(lines)
         for order in Order.objects.filter(pk__in=updated_ids):
@@ -306,7 +480,9 @@ def _entries(order_id: int, rows: list[dict], products: ProductIndex) -> list[Or
     objs = []
     for row in rows:
         if not isinstance(row, dict):
-            raise OrderImportError(f"order {order_id}: an entry is not an object")
+            raise OrderImportError(
+                _("order %(code)s: an entry is not an object") % {"code": order_id}
+            )
         attrs = row.get("attributes") or {}
         offer = attrs.get("offer") or {}
         code = products.sku_for(_offer_code(row))
@@ -339,10 +515,10 @@ def _base_code(code: str) -> str:
 
 def parse_order(item: dict, customers: dict) -> dict:
     if not isinstance(item, dict) or not item.get("id"):
-        raise OrderImportError("an order without an id in the page")
+        raise OrderImportError(_("an order without an id in the page"))
     attrs = item.get("attributes")
     if not isinstance(attrs, dict) or not attrs.get("code"):
-        raise OrderImportError(f"order {item.get('id')}: no attributes/code")
+        raise OrderImportError(_("order %(id)s: no attributes/code") % {"id": item.get("id")})
     customer = attrs.get("customer") or {}
     user_ref = ((item.get("relationships") or {}).get("user") or {}).get("data") or {}
     included = customers.get(user_ref.get("id")) or {}
@@ -361,7 +537,9 @@ def parse_order(item: dict, customers: dict) -> dict:
         creation = _from_ms(attrs.get("creationDate"))
         planned = _from_ms(attrs.get("plannedDeliveryDate"))
     except (TypeError, ValueError, OverflowError):
-        raise OrderImportError(f"order {attrs.get('code')}: bad date") from None
+        raise OrderImportError(
+            _("order %(code)s: bad date") % {"code": attrs.get("code")}
+        ) from None
     return {
         "kaspi_id": str(item["id"])[:64],
         "code": str(attrs["code"])[:64],
@@ -394,7 +572,7 @@ def _money(value) -> int:
     try:
         return max(int(Decimal(str(value)).to_integral_value()), 0) if value is not None else 0
     except (InvalidOperation, ValueError):
-        raise OrderImportError(f"amount {value!r} is not a number") from None
+        raise OrderImportError(_("amount %(value)r is not a number") % {"value": value}) from None
 
 
 def _int(value) -> int | None:

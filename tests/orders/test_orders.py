@@ -281,47 +281,50 @@ def test_status_change_updates_the_row(mocked_http):
     assert Order.objects.count() == 1
 
 
-def test_malformed_page_fails_and_writes_nothing_of_it(mocked_http):
+def test_malformed_order_is_recorded_and_the_rest_of_its_page_written(mocked_http):
     good = order_json(1, created=T0 + timedelta(days=1))
     bad = {"type": "orders", "id": "X", "attributes": {"totalPrice": 1}}  # no code
-    register_orders(mocked_http, [[good, bad]])
+    register_orders(mocked_http, [[good, bad]], entries={good["id"]: entries_json()})
 
     run = run_order_import(since=T0, until=T0 + timedelta(days=2))
 
-    assert run.status == SyncRun.Status.FAILED
+    assert run.status == SyncRun.Status.PARTIAL
     assert "no attributes/code" in run.error
-    assert Order.objects.count() == 0
+    assert run.counts["errors"] == 1
+    assert list(Order.objects.values_list("code", flat=True)) == ["1"]
+    assert run.params["resume_from"] == T0.isoformat()  # the window is read again next time
 
 
-def test_5xx_in_window_4_of_7_keeps_windows_1_to_3(mocked_http):
+def test_5xx_in_window_4_of_7_keeps_the_other_windows(mocked_http):
     plan = windows(T0, T0 + timedelta(days=90))
-    for index, window in enumerate(plan[:4]):
+    for index, window in enumerate(plan):
         created = datetime.fromtimestamp(window.start_ms / 1000 + 60, tz=UTC)
-        if index < 3:
-            order = order_json(index + 1, created=created)
-            mocked_http.get(
-                API + "orders",
-                match=[
-                    matchers.query_param_matcher(
-                        {"filter[orders][creationDate][$ge]": str(window.start_ms)},
-                        strict_match=False,
-                    )
-                ],
-                json=page([order]),
+        match = [
+            matchers.query_param_matcher(
+                {"filter[orders][creationDate][$ge]": str(window.start_ms)},
+                strict_match=False,
             )
-            mocked_http.get(API + f"orders/{order['id']}/entries", json=entries_json())
-        else:
-            for _ in range(4):
-                mocked_http.get(API + "orders", status=503)
+        ]
+        if index == 3:
+            for _ in range(4):  # the first try and three retries
+                mocked_http.get(API + "orders", match=match, status=503)
+            continue
+        order = order_json(index + 1, created=created)
+        mocked_http.get(API + "orders", match=match, json=page([order]))
+        mocked_http.get(API + f"orders/{order['id']}/entries", json=entries_json())
 
     run = run_order_import(since=T0, until=T0 + timedelta(days=90))
 
     assert run.status == SyncRun.Status.PARTIAL
     assert run.error.startswith("window 4 of 7")
-    assert Order.objects.count() == 3
+    assert Order.objects.count() == 6
     assert (
         run.params["covered_until"]
         == datetime.fromtimestamp(plan[2].end_ms / 1000, tz=UTC).isoformat()
+    )
+    assert (
+        run.params["resume_from"]
+        == datetime.fromtimestamp(plan[3].start_ms / 1000, tz=UTC).isoformat()
     )
 
 
