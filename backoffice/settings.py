@@ -4,6 +4,7 @@ Every value is read from the environment (or a `.env` file beside manage.py) thr
 django-environ and has a development default; `.env.example` documents each one.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -252,6 +253,9 @@ HEALTH_WORKER_MAX_AGE = env.int("HEALTH_WORKER_MAX_AGE", default=180)
 ALSTYLE_API_URL = env.str("ALSTYLE_API_URL", default="https://api.al-style.kz/api/")
 ALSTYLE_TOKEN = env.str("ALSTYLE_TOKEN", default="")
 ALSTYLE_MIN_INTERVAL = env.float("ALSTYLE_MIN_INTERVAL", default=5.0)
+# Added to every gap between two Al-Style calls (any process, any call type, retries too):
+# calls sent exactly ALSTYLE_MIN_INTERVAL apart arrive a hair early and get 403.
+ALSTYLE_SLOT_MARGIN = env.float("ALSTYLE_SLOT_MARGIN", default=0.5)
 ALSTYLE_PAGE_SIZE = min(env.int("ALSTYLE_PAGE_SIZE", default=250), 250)
 ALSTYLE_MAX_PAGES = env.int("ALSTYLE_MAX_PAGES", default=1000)
 ALSTYLE_RATE_LIMIT_PAUSE = env.float("ALSTYLE_RATE_LIMIT_PAUSE", default=10.0)
@@ -259,6 +263,17 @@ ALSTYLE_RATE_LIMIT_RETRIES = env.int("ALSTYLE_RATE_LIMIT_RETRIES", default=4)
 # An unknown field name makes Al-Style answer HTTP 500: drop one here if syncs start failing.
 ALSTYLE_ADDITIONAL_FIELDS = env.list("ALSTYLE_ADDITIONAL_FIELDS", default=["brand"])
 ALSTYLE_STOCK_CHUNK = env.int("ALSTYLE_STOCK_CHUNK", default=250)
+if not 1 <= ALSTYLE_STOCK_CHUNK <= 250:
+    # Al-Style refuses more than 250 articles per quantity-price call (HTTP 400 «Не более
+    # 250 артикулов»): every stock run would fail, so refuse to start instead.
+    raise ImproperlyConfigured(
+        f"ALSTYLE_STOCK_CHUNK={ALSTYLE_STOCK_CHUNK} is outside 1-250: Al-Style accepts at most "
+        "250 articles per quantity-price call. Set a value from 1 to 250 (default 250)."
+    )
+# A complete catalog sync that would unlist more than this share of the products listed
+# before it (a partial listing, a wrong filter, a supplier incident) marks nothing
+# vanished: the run is held and staff confirm it in the admin.
+CATALOG_VANISH_LIMIT = env.float("CATALOG_VANISH_LIMIT", default=0.2)
 CATALOG_SYNC_INTERVAL_MINUTES = env.int("CATALOG_SYNC_INTERVAL_MINUTES", default=30)
 STOCK_SYNC_INTERVAL_MINUTES = env.int("STOCK_SYNC_INTERVAL_MINUTES", default=10)
 CATALOG_SYNC_MAX_AGE_MINUTES = env.int("CATALOG_SYNC_MAX_AGE_MINUTES", default=90)
@@ -269,6 +284,15 @@ SKU_PREFIX = env.str("SKU_PREFIX", default="AS")
 # already sells under are kept (up to 64 chars); the admin only warns about them.
 SKU_PATTERN = env.str("SKU_PATTERN", default=r"^[A-Za-z0-9]{1,20}$")
 PRICE_ANOMALY_SHARE = env.float("PRICE_ANOMALY_SHARE", default=0.5)
+# Break-even price = ceil(dealer price / (1 - commission - tax)) (catalog.services.pricing).
+# One flat Kaspi commission for now (12.5 % = the with-VAT rate of most electronics,
+# docs/kaspi-offers.md §9); the tax is a share of turnover (simplified regime: 3 %).
+KASPI_COMMISSION_PERCENT = Decimal(env.str("KASPI_COMMISSION_PERCENT", default="12.5"))
+SALES_TAX_PERCENT = Decimal(env.str("SALES_TAX_PERCENT", default="3"))
+if not 0 <= KASPI_COMMISSION_PERCENT + SALES_TAX_PERCENT < 100:
+    raise ImproperlyConfigured(
+        "KASPI_COMMISSION_PERCENT + SALES_TAX_PERCENT must be at least 0 and below 100."
+    )
 KASPI_MERCHANT_ID = env.str("KASPI_MERCHANT_ID", default="DemoShop")
 KASPI_COMPANY_NAME = env.str("KASPI_COMPANY_NAME", default="Demo Electronics")
 KASPI_STORE_IDS = env.list("KASPI_STORE_ID", default=["PP1"])

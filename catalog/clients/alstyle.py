@@ -1,15 +1,19 @@
 """Al-Style dealer API client (docs/alstyle-api.md).
 
 The token travels as the `access-token` query parameter (masked in every log line). The
-supplier answers 403 when called more than about once per 5 s per token, so every call
-waits for a slot on a clock kept in the shared cache: the web process, the workers and cron
-commands all share one budget. A 403 is retried after a pause (ALSTYLE_RATE_LIMIT_PAUSE).
+supplier answers 403 when called more than about once per 5 s per token, so every attempt
+(first try or retry, catalog, stock, card data or cart) waits for a slot on a clock kept in
+the shared cache, ALSTYLE_MIN_INTERVAL + ALSTYLE_SLOT_MARGIN apart: the web process, the
+workers and cron commands all share one budget. A 403 is retried after a pause
+(ALSTYLE_RATE_LIMIT_PAUSE) that holds back every process, and the retry takes a new slot.
 """
 
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -24,45 +28,82 @@ SERVICE = "Al-Style"
 
 
 class RateLimiter:
-    """At least `interval` seconds between calls for one token, across processes.
+    """At least `interval` + `margin` seconds between calls for one token, across processes.
 
-    A short mutex in the cache (`add` is atomic on the DB and Redis caches) guards reading
-    the last slot and reserving the next one; the caller sleeps outside the mutex.
+    Every attempt takes a slot, first try or retry, catalog, stock, card data or cart call,
+    from any process (the HTTP client calls `wait()` before each attempt). A short mutex in
+    the shared cache (`add` is atomic on the DB and Redis caches) guards reading the last
+    slot and reserving the next one; the caller sleeps outside the mutex. The mutex is
+    released only by its holder: it carries a random token, and a holder that is slower
+    than half the mutex's lifetime lets it expire rather than risk deleting a successor's.
     """
+
+    MUTEX_TTL = 10  # seconds: a holder that died frees the mutex after this
+    MUTEX_WAIT = 30.0  # seconds a caller waits for the mutex before giving up
 
     def __init__(
         self,
         key: str,
         interval: float,
         *,
+        margin: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.key = f"alstyle:rate:{key}"
         self.interval = interval
+        self.margin = settings.ALSTYLE_SLOT_MARGIN if margin is None else margin
         self.clock = clock
         self.sleep = sleep
 
+    @property
+    def spacing(self) -> float:
+        return self.interval + max(self.margin, 0.0) if self.interval > 0 else 0.0
+
     def wait(self) -> float:
         """Block until this caller's slot; return the seconds waited."""
-        if self.interval <= 0:
+        if self.spacing <= 0:
             return 0.0
-        mutex = f"{self.key}:mutex"
-        for _attempt in range(200):
-            if cache.add(mutex, 1, timeout=10):
-                break
-            self.sleep(0.05)
-        try:
+        with self._mutex():
             now = self.clock()
             last = cache.get(self.key)
-            slot = max(now, (last or 0.0) + self.interval)
-            cache.set(self.key, slot, timeout=int(self.interval * 4) + 60)
-        finally:
-            cache.delete(mutex)
+            slot = max(now, (last or 0.0) + self.spacing)
+            cache.set(self.key, slot, timeout=int(self.spacing * 4) + 60)
         delay = slot - now
         if delay > 0:
             self.sleep(delay)
         return delay
+
+    def hold(self, seconds: float) -> None:
+        """After a 403: no caller (any process) gets a slot for `seconds` from now."""
+        if self.spacing <= 0 or seconds <= 0:
+            return
+        with self._mutex():
+            last = cache.get(self.key) or 0.0
+            slot = max(last, self.clock() + seconds - self.spacing)
+            cache.set(self.key, slot, timeout=int(seconds + self.spacing * 4) + 60)
+
+    @contextmanager
+    def _mutex(self):
+        mutex = f"{self.key}:mutex"
+        token = uuid.uuid4().hex
+        deadline = self.clock() + self.MUTEX_WAIT
+        while not cache.add(mutex, token, timeout=self.MUTEX_TTL):
+            if self.clock() >= deadline:
+                raise ExternalServiceError(
+                    SERVICE,
+                    f"could not take a call slot of the shared rate limiter within "
+                    f"{self.MUTEX_WAIT:g} s (the cache is slow or unreachable); "
+                    "nothing was sent, try again later",
+                )
+            self.sleep(0.02)
+        taken = time.monotonic()
+        try:
+            yield
+        finally:
+            # Ours to delete only while it surely has not expired and been re-taken.
+            if time.monotonic() - taken < self.MUTEX_TTL / 2 and cache.get(mutex) == token:
+                cache.delete(mutex)
 
 
 class AlStyleClient:
@@ -84,6 +125,7 @@ class AlStyleClient:
             )
         token_key = hashlib.sha256(self.token.encode()).hexdigest()[:16]
         self.limiter = limiter or RateLimiter(token_key, settings.ALSTYLE_MIN_INTERVAL, sleep=sleep)
+        pause = settings.ALSTYLE_RATE_LIMIT_PAUSE
         self.http = _AlStyleHttp(
             service=SERVICE,
             base_url=base_url or settings.ALSTYLE_API_URL,
@@ -91,17 +133,24 @@ class AlStyleClient:
             extra_rules=[
                 RetryRule(
                     status=403,
-                    pause=settings.ALSTYLE_RATE_LIMIT_PAUSE,
+                    pause=pause,
                     tries=settings.ALSTYLE_RATE_LIMIT_RETRIES,
+                    # A 403 slows every process down for the pause, not only this one.
+                    when=lambda response: self.limiter.hold(pause) or True,
                 )
             ],
             sleep=sleep,
+            # Every attempt (first try and each retry) takes a slot from the one limiter.
+            before_attempt=self.limiter.wait,
         )
         self.calls = 0
 
     def get(self, method: str, **params: Any) -> Any:
-        """One throttled GET of `method`; the token is added to the query string."""
-        self.limiter.wait()
+        """One throttled GET of `method`; the token is added to the query string.
+
+        Each attempt waits for its slot (`before_attempt`); a truncated or non-JSON answer
+        and a read timeout are retried, bounded, with back-off.
+        """
         self.calls += 1
         params = {key: value for key, value in params.items() if value is not None}
         params["access-token"] = self.token
@@ -190,8 +239,8 @@ class AlStyleClient:
         return data
 
     def cart(self, action: str, *, method: str = "GET", **params) -> dict:
-        """One call of the cart API (shared by every process using the token)."""
-        self.limiter.wait()
+        """One call of the cart API (shared by every process using the token); each attempt
+        takes a slot from the same limiter as the catalog calls."""
         self.calls += 1
         params = {key: value for key, value in params.items() if value is not None}
         params["access-token"] = self.token

@@ -49,11 +49,22 @@ class ProductRecord:
 _FIELD_NAMES = [f.name for f in fields(ProductRecord)]
 
 
+# Control characters (C0 and C1, tab and newline included) and zero-width/format
+# characters that have no place in a product name: each becomes a space, so
+# "Мышь\x0bLogitech" reads "Мышь Logitech", never "МышьLogitech".
+# (U+200D, the zero-width joiner, is kept: it glues emoji sequences.)
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b\u200c\u200e\u200f\u2028-\u202e\u2060-\u2064\ufeff]"
+)
+_SPACES = re.compile(r"\s+")
+
+
 def clean_text(value) -> str:
-    """Text as the supplier sent it, except NUL (PostgreSQL cannot store it)."""
+    """Supplier text with control and zero-width characters replaced by a space, runs of
+    spaces collapsed and the ends trimmed (NUL included: PostgreSQL cannot store it)."""
     if value is None:
         return ""
-    return str(value).replace("\x00", "").strip()
+    return _SPACES.sub(" ", _INVISIBLE.sub(" ", str(value))).strip()
 
 
 def parse_money(value) -> int | None:

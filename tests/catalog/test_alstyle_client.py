@@ -112,7 +112,7 @@ class FakeClock:
 
 def test_rate_limiter_spaces_calls_by_interval():
     clock = FakeClock()
-    limiter = RateLimiter("tok", 5.0, clock=clock.time, sleep=clock.sleep)
+    limiter = RateLimiter("tok", 5.0, margin=0, clock=clock.time, sleep=clock.sleep)
 
     limiter.wait()  # first call: no wait
     clock.now += 1.0  # one second of work
@@ -125,9 +125,9 @@ def test_rate_limiter_spaces_calls_by_interval():
 def test_rate_limiter_is_shared_through_the_cache():
     """Two limiter objects (two processes) for one token share one clock."""
     clock = FakeClock()
-    first = RateLimiter("tok", 5.0, clock=clock.time, sleep=clock.sleep)
-    second = RateLimiter("tok", 5.0, clock=clock.time, sleep=clock.sleep)
-    other_token = RateLimiter("other", 5.0, clock=clock.time, sleep=clock.sleep)
+    first = RateLimiter("tok", 5.0, margin=0, clock=clock.time, sleep=clock.sleep)
+    second = RateLimiter("tok", 5.0, margin=0, clock=clock.time, sleep=clock.sleep)
+    other_token = RateLimiter("other", 5.0, margin=0, clock=clock.time, sleep=clock.sleep)
 
     first.wait()
     second.wait()
@@ -138,7 +138,7 @@ def test_rate_limiter_is_shared_through_the_cache():
 
 def test_client_waits_for_slot_before_each_call(mocked_http):
     clock = FakeClock()
-    limiter = RateLimiter("t", 5.0, clock=clock.time, sleep=clock.sleep)
+    limiter = RateLimiter("t", 5.0, margin=0, clock=clock.time, sleep=clock.sleep)
     mocked_http.get(API + "categories", json=[])
     mocked_http.get(API + "brands", json={"data": []})
     client = AlStyleClient(token=TOKEN, limiter=limiter)
@@ -183,8 +183,24 @@ def test_parse_element_rejects_bad_price_with_article():
 
 
 def test_parse_element_keeps_hostile_name_exactly():
-    name = 'Кабель "USB" <&> 😀\x07' + "x" * 600
+    name = 'Кабель "USB" <&> 😀 ' + "x" * 600
     record = parse_element(element(5, name=name + "\x00"))
     assert record.name == name
     assert record.price_on_request is False
     assert parse_element(element(6, price1=1)).price_on_request is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Мышь\x0bLogitech\tM185\u200b беспроводная", "Мышь Logitech M185 беспроводная"),
+        ("Мышь\u200bLogitech", "Мышь Logitech"),
+        ("Клавиатура A4Tech\x00KR-85", "Клавиатура A4Tech KR-85"),
+        ("\ufeffSSD\x85 1TB\u2060", "SSD 1TB"),
+        ('  Монитор   Samsung  27"  ', 'Монитор Samsung 27"'),
+        ("Line\r\nbreak\x1fhere\x7fend", "Line break here end"),
+    ],
+)
+def test_control_and_zero_width_characters_become_one_space(raw, expected):
+    """Issue 14.8: \\x0b between two words glued them ("МышьLogitech"); zero-width kept."""
+    assert parse_element(element(9, name=raw)).name == expected

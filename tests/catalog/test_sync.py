@@ -159,14 +159,15 @@ def test_bad_records_are_counted_and_good_ones_kept(mocked_http):
 
 
 def test_hostile_names_stored_exactly(mocked_http):
-    hostile = 'Кабель & <b>"HDMI"</b> 😀 \x01\x1f ' + "я" * 600
+    hostile = 'Кабель & <b>"HDMI"</b> 😀 \x01\x1fUSB ' + "я" * 600
     fake_supplier(mocked_http, [[element(1, name=hostile, full_name=hostile)]])
 
     run_catalog_sync()
 
     product = Product.objects.get(article="1")
-    assert product.name == hostile.strip()
-    assert product.full_name == hostile.strip()
+    # Markup and emoji exactly as sent; control characters become one space.
+    assert product.name == 'Кабель & <b>"HDMI"</b> 😀 USB ' + "я" * 600
+    assert product.full_name == product.name
 
 
 def test_concurrent_start_is_refused(mocked_http):
