@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.html import format_html
@@ -65,6 +65,34 @@ class SyncRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     search_fields = ["error"]
     readonly_fields = [f.name for f in SyncRun._meta.fields] + ["duration_display"]
+    actions = ["confirm_vanish"]
+
+    @admin.action(
+        description=_("Confirm: take the missing products off sale"),
+        permissions=["confirm_vanish"],
+    )
+    def confirm_vanish(self, request, queryset):
+        """A catalog sync held by the vanish guard (CATALOG_VANISH_LIMIT): staff checked
+        that the products really left Al-Style's catalog."""
+        from catalog.services.sync import confirm_held_vanish
+
+        from .exceptions import BackofficeError
+
+        for run in queryset:
+            try:
+                gone = confirm_held_vanish(run=run, user=request.user)
+            except BackofficeError as exc:
+                self.message_user(request, f"#{run.pk}: {exc}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("Run #%(run)s confirmed: %(n)d products taken off sale.")
+                    % {"run": run.pk, "n": gone},
+                    messages.SUCCESS,
+                )
+
+    def has_confirm_vanish_permission(self, request):
+        return request.user.has_perm("catalog.change_product")
 
     @admin.display(description=_("duration"))
     def duration_display(self, obj):

@@ -296,6 +296,30 @@ if not 0 <= KASPI_COMMISSION_PERCENT + SALES_TAX_PERCENT < 100:
 KASPI_MERCHANT_ID = env.str("KASPI_MERCHANT_ID", default="DemoShop")
 KASPI_COMPANY_NAME = env.str("KASPI_COMPANY_NAME", default="Demo Electronics")
 KASPI_STORE_IDS = env.list("KASPI_STORE_ID", default=["PP1"])
+# Share (percent) of each product's free units each pickup point sells, e.g. PP1=70,PP2=30
+# (adding up to 100), so no unit is promised at two points. Empty: everything at the
+# first point, the others get available="no".
+KASPI_STORE_SHARES = {
+    store.strip(): share.strip()
+    for store, share in env.dict("KASPI_STORE_STOCK", default={}).items()
+    if store.strip()
+}
+try:
+    KASPI_STORE_SHARES = {store: Decimal(share) for store, share in KASPI_STORE_SHARES.items()}
+except ArithmeticError:
+    raise ImproperlyConfigured(
+        "KASPI_STORE_STOCK: each share must be a number, e.g. PP1=70,PP2=30"
+    ) from None
+if KASPI_STORE_SHARES and (
+    set(KASPI_STORE_SHARES) - {store.strip() for store in KASPI_STORE_IDS}
+    or any(not 0 <= share <= 100 for share in KASPI_STORE_SHARES.values())
+    or sum(KASPI_STORE_SHARES.values()) != 100
+):
+    raise ImproperlyConfigured(
+        "KASPI_STORE_STOCK must give each pickup point of KASPI_STORE_ID a share from 0 to "
+        f"100, adding up to 100 (e.g. PP1=70,PP2=30); got {env.str('KASPI_STORE_STOCK')!r} "
+        f"for KASPI_STORE_ID={','.join(KASPI_STORE_IDS)}"
+    )
 FEED_DIR = Path(env_or("FEED_DIR", str(MEDIA_ROOT / "feed")))
 FEED_FILENAME = "kaspi.xml"
 FEED_MODEL_MAX_LENGTH = env.int("FEED_MODEL_MAX_LENGTH", default=120)

@@ -149,6 +149,14 @@ class Product(models.Model):
         help_text=_("The supplier price jumped; the Kaspi price is frozen until approved."),
     )
     price_review_note = models.CharField(_("review note"), max_length=255, blank=True)
+    below_cost = models.BooleanField(
+        _("frozen below break-even"),
+        default=False,
+        help_text=_(
+            "The frozen Kaspi price is below the break-even price of the current dealer price "
+            "(commission and tax included): not offered until staff approve a price."
+        ),
+    )
 
     # Price-list state (written by the feed build).
     feed_available = models.BooleanField(_("in price list as available"), null=True, blank=True)
@@ -204,12 +212,13 @@ class Product(models.Model):
 
 
 # Products Kaspi may sell now: the feed writes them with available="yes". Units reserved
-# by open Kaspi orders are not offered again.
+# by open Kaspi orders are not offered again; a frozen price below break-even is not sold.
 OFFERABLE = Q(
     listed=True,
     kaspi_enabled=True,
     price_on_request=False,
     kaspi_price__gt=1,
+    below_cost=False,
 ) & (Q(available=True, quantity__gt=F("reserved_quantity")) | Q(preorder_days__gt=0))
 
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -35,6 +36,7 @@ from backoffice.runs import enqueue_job, heartbeat, run_job
 from ..feedcheck import FeedCheckError, count_valid_offers
 from ..models import OFFERABLE, FeedBuild, Product
 from ..skus import sku_is_valid
+from .pricing import refresh_below_cost
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +140,7 @@ ROW_FIELDS = (
     "feed_price",
     "feed_available",
     "offer_price",
+    "below_cost",
 )
 
 
@@ -163,6 +166,38 @@ class WriteStats:
         return bool(self.added or self.price_changed or self.availability_changed)
 
 
+@dataclass(frozen=True)
+class StorePlan:
+    """Which share of a product's free units each pickup point may sell.
+
+    Kaspi adds up the stock of every point, so the same units published at two points are
+    sold twice. Each point gets a percentage (KASPI_STORE_STOCK, e.g. PP1=70,PP2=30; they
+    add up to 100); units lost to rounding down go to the first point with a share. By
+    default the first point gets everything and the others are published available="no".
+    """
+
+    stores: tuple[str, ...]
+    shares: tuple[Decimal, ...]
+
+    @property
+    def sells(self) -> tuple[bool, ...]:
+        return tuple(share > 0 for share in self.shares)
+
+    def split(self, units: int) -> list[int]:
+        parts = [int(units * share // 100) for share in self.shares]
+        if units > sum(parts):
+            parts[self.sells.index(True)] += units - sum(parts)
+        return parts
+
+
+def store_plan() -> StorePlan:
+    stores = tuple(store.strip() for store in settings.KASPI_STORE_IDS if store.strip())
+    configured = settings.KASPI_STORE_SHARES
+    if not configured:
+        return StorePlan(stores, tuple(Decimal(100 if i == 0 else 0) for i in range(len(stores))))
+    return StorePlan(stores, tuple(Decimal(configured.get(store, 0)) for store in stores))
+
+
 T_OFFER, T_MODEL, T_BRAND, T_AVAILABILITIES, T_AVAILABILITY, T_PRICE = (
     f"{{{NS}}}{name}"
     for name in ("offer", "model", "brand", "availabilities", "availability", "price")
@@ -177,7 +212,8 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
     """
     stats = stats or WriteStats()
     now = now or timezone.now()
-    stores = [store.strip() for store in settings.KASPI_STORE_IDS if store.strip()]
+    plan = store_plan()
+    stores = plan.stores
     model_limit = settings.FEED_MODEL_MAX_LENGTH
     preorder_cap = settings.FEED_PREORDER_MAX_DAYS
     placeholder = settings.FEED_BRAND_PLACEHOLDER
@@ -211,6 +247,7 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
                     feed_price,
                     feed_available,
                     offer_price,
+                    below_cost,
                 ) in rows:
                     model = xml_text(name, model_limit)
                     if not sku_is_valid(sku) or not model:
@@ -221,6 +258,7 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
                         listed
                         and enabled
                         and not on_request
+                        and not below_cost
                         and (kaspi_price or 0) > 1
                         and ((available and free > 0) or preorder_days > 0)
                     )
@@ -247,13 +285,20 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
                         if brand:
                             with element(T_BRAND):
                                 write(brand)
-                        attrs = {"available": "yes" if offerable else "no", "storeId": ""}
-                        attrs["stockCount"] = str(stock)
-                        if preorder:
-                            attrs["preOrder"] = str(preorder)
+                        units = plan.split(stock)
                         with element(T_AVAILABILITIES):
-                            for store in stores:
-                                attrs["storeId"] = store
+                            for store, share, sells in zip(stores, units, plan.sells, strict=True):
+                                # A point sells only the units it was given, so no unit is
+                                # promised at two points; a pre-order goes to the points
+                                # that have a share.
+                                here = offerable and (share > 0 or bool(preorder and sells))
+                                attrs = {
+                                    "available": "yes" if here else "no",
+                                    "storeId": store,
+                                    "stockCount": str(share if here else 0),
+                                }
+                                if preorder and here:
+                                    attrs["preOrder"] = str(preorder)
                                 # An empty element through xf.element keeps the default
                                 # namespace (a detached Element would redeclare it).
                                 with element(T_AVAILABILITY, attrs):
@@ -398,6 +443,7 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_name = None
     try:
+        refresh_below_cost()
         refresh_off_sale_marks(now)
         stats = WriteStats()
         fd, tmp_name = tempfile.mkstemp(prefix=".kaspi-", suffix=".xml.tmp", dir=target.parent)
@@ -415,7 +461,7 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
             os.fsync(stream.fileno())
         if run:
             heartbeat(run, done=stats.offers)
-        _check_shrink(checked["offers"], force=force)
+        _check_shrink(stats.available, force=force)
         digest, size = _digest(Path(tmp_name))
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
@@ -467,17 +513,22 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
 SHRINK_MARK = "offer count fell"
 
 
-def _check_shrink(offers: int, *, force: bool) -> None:
+def _check_shrink(available: int, *, force: bool) -> None:
+    """Hold the file back when the offers on sale (available="yes") fell below the floor.
+
+    Offers sent with available="no" do not count: a file that keeps every SKU but takes
+    most of them off sale is the shrink that matters.
+    """
     previous = (
         FeedBuild.objects.filter(status=FeedBuild.Status.PUBLISHED).order_by("-started_at").first()
     )
-    if force or previous is None or previous.offers_total == 0:
+    if force or previous is None or not previous.offers_available:
         return
-    floor = previous.offers_total * settings.FEED_SHRINK_FLOOR
-    if offers < floor:
+    floor = previous.offers_available * settings.FEED_SHRINK_FLOOR
+    if available < floor:
         raise FeedValidationError(
             [
-                f"{SHRINK_MARK} from {previous.offers_total} to {offers} "
+                f"{SHRINK_MARK} from {previous.offers_available} to {available} offers on sale "
                 f"(below {settings.FEED_SHRINK_FLOOR:.0%} of the last published file); "
                 "held back: check the catalog sync, or rebuild with force"
             ]

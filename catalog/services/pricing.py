@@ -12,6 +12,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from ..models import Category, PriceRule, Product
 
@@ -25,6 +26,43 @@ class PriceQuote:
     price: int | None
     rule: PriceRule | None = None
     reason: str = ""
+
+
+def break_even_price(
+    *,
+    dealer_price: int | Decimal,
+    commission_percent: Decimal | None = None,
+    tax_percent: Decimal | None = None,
+    extra_costs: int | Decimal = 0,
+) -> int:
+    """The lowest Kaspi price, in whole tenge, that still covers what a unit costs us.
+
+    Kaspi takes its commission and the tax office its tax as shares of the selling price,
+    so break-even = ceil((dealer price + extra costs) / (1 − commission − tax))
+    (docs/kaspi-offers.md §9). The commission is one flat rate for now
+    (KASPI_COMMISSION_PERCENT); a caller with a per-category rate passes it. Tax:
+    SALES_TAX_PERCENT. `extra_costs` (delivery, packaging) in tenge.
+    """
+    commission = (
+        settings.KASPI_COMMISSION_PERCENT if commission_percent is None else commission_percent
+    )
+    tax = settings.SALES_TAX_PERCENT if tax_percent is None else tax_percent
+    kept = Decimal(100) - Decimal(commission) - Decimal(tax)
+    if kept <= 0:
+        raise ValueError("commission and tax must leave something of the price: below 100 %")
+    cost = Decimal(dealer_price) + Decimal(extra_costs)
+    return int((cost * Decimal(100) / kept).to_integral_value(rounding=ROUND_CEILING))
+
+
+def frozen_below_cost(product) -> bool:
+    """A frozen (price needs review) Kaspi price below the break-even price of the current
+    dealer price: such an offer must not sell until staff approve a price."""
+    if not product.price_review or not product.kaspi_price:
+        return False
+    dealer = product.price1
+    if dealer is None or dealer <= NO_PRICE_AT_OR_BELOW:
+        return False
+    return product.kaspi_price < break_even_price(dealer_price=dealer)
 
 
 def round_price(value: Decimal, rounding: int) -> int:
@@ -130,14 +168,17 @@ class Pricer:
 
     def apply(self, product: Product) -> bool:
         """Store the quote on `product` (unless its price is frozen); True if it changed."""
+        held = frozen_below_cost(product)
+        held_changed = held != product.below_cost
+        product.below_cost = held
         if product.price_review:
-            return False
+            return held_changed
         quote = self.quote(product)
         rule_id = quote.rule.pk if quote.rule else None
         changed = (product.kaspi_price, product.price_rule_id) != (quote.price, rule_id)
         product.kaspi_price = quote.price
         product.price_rule_id = rule_id
-        return changed
+        return changed or held_changed
 
 
 def flag_price_anomaly(product: Product, old_price1: int | None) -> bool:
@@ -157,7 +198,23 @@ def flag_price_anomaly(product: Product, old_price1: int | None) -> bool:
     return True
 
 
-PRICING_FIELDS = ["kaspi_price", "price_rule", "price_review", "price_review_note"]
+PRICING_FIELDS = ["kaspi_price", "price_rule", "price_review", "price_review_note", "below_cost"]
+
+
+def refresh_below_cost() -> int:
+    """Recompute `below_cost` of every frozen product (few rows) and clear it elsewhere, so
+    the price list follows the current dealer prices and commission settings."""
+    changed = []
+    for product in Product.objects.filter(Q(price_review=True) | Q(below_cost=True)).only(
+        "pk", "price1", "kaspi_price", "price_review", "below_cost"
+    ):
+        held = frozen_below_cost(product)
+        if held != product.below_cost:
+            product.below_cost = held
+            changed.append(product)
+    if changed:
+        Product.objects.bulk_update(changed, ["below_cost"])
+    return len(changed)
 
 
 def reprice_products(*, queryset=None, approve: bool = False, batch_size: int = 1000) -> dict:

@@ -14,7 +14,9 @@ from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from backoffice.db import insert_rows
 from backoffice.exceptions import BackofficeError, ExternalServiceError
@@ -117,6 +119,7 @@ def sync_catalog(*, run: SyncRun, client: AlStyleClient | None = None, dry_run: 
 
     pricer = Pricer()
     seen: set[str] = set()
+    listed_before = set(Product.objects.filter(listed=True).values_list("article", flat=True))
     complete = False
     try:
         for page in client.iter_product_pages():
@@ -152,6 +155,10 @@ def sync_catalog(*, run: SyncRun, client: AlStyleClient | None = None, dry_run: 
                 "Al-Style returned no products at all; nothing was changed. "
                 "Check the token's access or try again later."
             )
+        vanished = sorted(listed_before - seen)
+        if vanish_exceeds_limit(len(vanished), len(listed_before)):
+            hold_vanish(run, vanished, listed_before=len(listed_before), dry_run=dry_run)
+            return
         run.count("vanished", mark_vanished(seen, dry_run=dry_run))
         if run.counts["errors"]:
             run.status = SyncRun.Status.PARTIAL
@@ -347,6 +354,107 @@ def _create_with_unique_skus(rows: list[dict]) -> None:
             row["sku"] = f"{base}X{suffix}"
         taken.add(row["sku"])
     insert_rows(Product, rows)
+
+
+# --- Vanish guard (issue 14.2) ---------------------------------------------------------------
+
+
+def vanish_exceeds_limit(vanished: int, listed_before: int) -> bool:
+    """More than CATALOG_VANISH_LIMIT of the products listed before the run would go."""
+    return listed_before > 0 and vanished > listed_before * settings.CATALOG_VANISH_LIMIT
+
+
+def hold_vanish(run: SyncRun, vanished: list[str], *, listed_before: int, dry_run: bool) -> None:
+    """Mark nothing vanished; hold the run for staff with a plain reason and an alert."""
+    share = round(100 * len(vanished) / listed_before)
+    limit = round(100 * settings.CATALOG_VANISH_LIMIT)
+    run.status = SyncRun.Status.HELD
+    run.counts["vanished"] = 0
+    run.counts["would_vanish"] = len(vanished)
+    run.params["held_vanish"] = vanished
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = gettext(
+            "Al-Style listed only %(seen)d of the %(before)d products we had: %(gone)d "
+            "(%(share)d%%) are missing, more than the %(limit)d%% limit "
+            "(CATALOG_VANISH_LIMIT). Nothing was taken off sale. This is usually a partial "
+            "answer or an incident at the supplier: run the sync again later. If the "
+            "products really left the catalog, confirm this run in the admin (Run history, "
+            "action «Confirm: take the missing products off sale»)."
+        ) % {
+            "seen": listed_before - len(vanished),
+            "before": listed_before,
+            "gone": len(vanished),
+            "share": share,
+            "limit": limit,
+        }
+    run.error = "\n".join(filter(None, [reason, run.error]))
+    logger.warning("catalog sync held: %d of %d products missing", len(vanished), listed_before)
+    if dry_run:
+        return
+    from backoffice.alerts import send_alert
+
+    with translation.override(settings.LANGUAGE_CODE):
+        text = gettext("Catalog sync #%(run)s is held for staff.") % {"run": run.pk}
+    link = f"{settings.SITE_URL}" + reverse("admin:backoffice_syncrun_change", args=[run.pk])
+    send_alert(key=f"catalog-vanish-held:{run.pk}", text=f"{text}\n{reason}\n{link}")
+
+
+def confirm_held_vanish(*, run: SyncRun, user=None) -> int:
+    """Staff confirm a held catalog run: the products it did not see are unlisted now.
+
+    Only the latest finished catalog run may be confirmed (a newer run's picture wins);
+    products a later run listed again are not in its list and stay.
+    """
+    if run.kind != SyncRun.Kind.CATALOG or run.status != SyncRun.Status.HELD:
+        raise SupplierSyncError(gettext("Only a held catalog sync can be confirmed."))
+    newer = (
+        SyncRun.objects.filter(kind=SyncRun.Kind.CATALOG, created_at__gt=run.created_at)
+        .filter(status__in=[SyncRun.Status.OK, SyncRun.Status.PARTIAL, SyncRun.Status.HELD])
+        .exists()
+    )
+    if newer:
+        raise SupplierSyncError(
+            gettext(
+                "A newer catalog sync has finished since run #%(run)s; its result stands. "
+                "Confirm the newest held run instead."
+            )
+            % {"run": run.pk}
+        )
+    articles = run.params.get("held_vanish") or []
+    gone = _unlist(articles)
+    run.status = SyncRun.Status.OK
+    run.counts["vanished"] = gone
+    who = getattr(user, "username", "") or "?"
+    run.params["vanish_confirmed"] = {"by": who, "at": timezone.now().isoformat()}
+    run.error = "\n".join(
+        filter(
+            None,
+            [
+                gettext("Confirmed by %(user)s: %(n)d products taken off sale.")
+                % {"user": who, "n": gone},
+                run.error,
+            ],
+        )
+    )
+    run.save()
+    from backoffice.audit import audit
+
+    audit(user=user, action="syncrun.confirm_vanish", obj=run, after={"unlisted": gone})
+    from .feed import request_feed_build
+
+    request_feed_build(triggered_by="chain")
+    return gone
+
+
+def _unlist(articles: list[str]) -> int:
+    now = timezone.now()
+    count = 0
+    for start in range(0, len(articles), 500):
+        chunk = articles[start : start + 500]
+        count += Product.objects.filter(article__in=chunk, listed=True).update(
+            listed=False, available=False, quantity=0, last_seen=now, data_hash=""
+        )
+    return count
 
 
 def mark_vanished(seen: set[str], *, dry_run: bool = False) -> int:

@@ -3,7 +3,14 @@ from decimal import Decimal
 import pytest
 
 from catalog.models import PriceRule, Product
-from catalog.services.pricing import kaspi_price, reprice_products, round_price
+from catalog.services.pricing import (
+    Pricer,
+    break_even_price,
+    flag_price_anomaly,
+    kaspi_price,
+    reprice_products,
+    round_price,
+)
 from tests import factories
 
 
@@ -113,7 +120,7 @@ def test_reprice_stores_results_and_respects_frozen():
     child = factories.category(parent=category)
     factories.rule(scope="category", category=category, markup_percent=20)
     normal = factories.product(category=child, price1=1000)
-    frozen = factories.product(category=child, price1=1000, price_review=True, kaspi_price=900)
+    frozen = factories.product(category=child, price1=1000, price_review=True, kaspi_price=1500)
 
     counts = reprice_products()
 
@@ -121,7 +128,7 @@ def test_reprice_stores_results_and_respects_frozen():
     frozen.refresh_from_db()
     assert counts == {"checked": 2, "changed": 1}
     assert normal.kaspi_price == 1200
-    assert frozen.kaspi_price == 900
+    assert frozen.kaspi_price == 1500
 
     reprice_products(queryset=Product.objects.filter(pk=frozen.pk), approve=True)
     frozen.refresh_from_db()
@@ -133,3 +140,51 @@ def test_second_reprice_changes_nothing():
     factories.product()
     reprice_products()
     assert reprice_products()["changed"] == 0
+
+
+# --- Break-even (issue 14.3) --------------------------------------------------------------
+
+
+def test_break_even_covers_commission_and_tax(settings):
+    settings.KASPI_COMMISSION_PERCENT = Decimal("12.5")
+    settings.SALES_TAX_PERCENT = Decimal("3")
+    # 100,000 / (1 - 0.155) = 118,343.19… → ceil
+    assert break_even_price(dealer_price=100_000) == 118_344
+    assert break_even_price(dealer_price=100_000, commission_percent=Decimal("10.9")) == 116_145
+    assert break_even_price(dealer_price=845, tax_percent=Decimal(0), commission_percent=0) == 845
+    assert break_even_price(dealer_price=1000, extra_costs=500) == 1776
+    value = break_even_price(dealer_price=161_000)
+    assert isinstance(value, int)
+    assert value * (1 - 0.155) >= 161_000 > (value - 1) * (1 - 0.155)
+
+
+def test_break_even_refuses_a_commission_that_takes_everything():
+    with pytest.raises(ValueError, match="below 100"):
+        break_even_price(dealer_price=1000, commission_percent=Decimal(97), tax_percent=3)
+
+
+def test_frozen_price_below_break_even_is_held_until_approved():
+    """Seen: a frozen price 92,621 ₸ below cost kept selling with available="yes"."""
+    factories.rule(markup_percent=20)
+    product = factories.product(price1=100_000, kaspi_price=120_000)
+    Pricer().apply(product)
+    assert product.below_cost is False
+
+    product.price1 = 212_621  # dealer price more than doubled: the anomaly guard freezes
+    assert flag_price_anomaly(product, 100_000) is True
+    Pricer().apply(product)
+    assert product.kaspi_price == 120_000  # still frozen
+    assert product.below_cost is True
+    product.save()
+
+    reprice_products(queryset=Product.objects.filter(pk=product.pk), approve=True)
+    product.refresh_from_db()
+    assert product.price_review is False
+    assert product.below_cost is False
+    assert product.kaspi_price == 255_146  # 212,621 × 1.2, rounded up
+
+
+def test_frozen_price_above_break_even_keeps_selling():
+    product = factories.product(price1=100_000, kaspi_price=150_000, price_review=True)
+    Pricer().apply(product)
+    assert product.below_cost is False

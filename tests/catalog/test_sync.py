@@ -108,7 +108,8 @@ def test_changed_product_is_updated(mocked_http):
     assert Product.objects.get(article="1").available is False
 
 
-def test_vanished_product_on_complete_run_becomes_unavailable(mocked_http):
+def test_vanished_product_on_complete_run_becomes_unavailable(mocked_http, settings):
+    settings.CATALOG_VANISH_LIMIT = 0.5  # one of two products may go
     fake_supplier(mocked_http, [[element(1), element(2)]])
     run_catalog_sync()
     fake_supplier(mocked_http, [[element(1)]])
@@ -257,3 +258,103 @@ def test_scheduled_sync_without_token_is_skipped_quietly(settings):
     assert sync_stock_task() == "skipped: ALSTYLE_TOKEN is not set"
     assert import_orders_task() == "skipped: KASPI_SHOP_TOKEN is not set"
     assert not SyncRun.objects.exists()
+
+
+# --- Vanish guard (issue 14.2) and exit codes (14.5) ----------------------------------------
+
+
+def _catalog(n):
+    return [[element(i) for i in range(1, n + 1)]]
+
+
+def test_mass_drop_is_held_and_marks_nothing_vanished(mocked_http, settings):
+    """300 of 1,080 listed: the run said "ok" and 72 % went off sale."""
+    settings.CATALOG_VANISH_LIMIT = 0.2
+    settings.ALSTYLE_PAGE_SIZE = 250
+    settings.LANGUAGE_CODE = "ru"
+    fake_supplier(mocked_http, _catalog(10))
+    run_catalog_sync()
+    fake_supplier(mocked_http, [[element(i) for i in range(1, 8)]])  # 3 of 10 missing
+
+    run = run_catalog_sync()
+
+    assert run.status == SyncRun.Status.HELD
+    assert run.counts["vanished"] == 0
+    assert run.counts["would_vanish"] == 3
+    assert run.params["held_vanish"] == ["10", "8", "9"]
+    assert Product.objects.filter(listed=True).count() == 10
+    assert "Al-Style вернул только 7 из 10" in run.error
+    from backoffice.models import Alert
+
+    alert = Alert.objects.get(key=f"catalog-vanish-held:{run.pk}")
+    assert "7 из 10" in alert.text
+    assert f"/admin/backoffice/syncrun/{run.pk}/" in alert.text
+
+
+def test_drop_within_the_limit_is_applied(mocked_http, settings):
+    settings.CATALOG_VANISH_LIMIT = 0.2
+    settings.ALSTYLE_PAGE_SIZE = 250
+    fake_supplier(mocked_http, _catalog(10))
+    run_catalog_sync()
+    fake_supplier(mocked_http, [[element(i) for i in range(1, 9)]])  # 2 of 10: exactly 20 %
+
+    run = run_catalog_sync()
+
+    assert run.status == SyncRun.Status.OK
+    assert run.counts["vanished"] == 2
+
+
+def test_staff_confirm_a_held_run_from_the_admin(mocked_http, settings, staff_client):
+    settings.ALSTYLE_PAGE_SIZE = 250
+    fake_supplier(mocked_http, _catalog(10))
+    run_catalog_sync()
+    fake_supplier(mocked_http, [[element(1), element(2)]])
+    held = run_catalog_sync()
+    assert held.status == SyncRun.Status.HELD
+
+    response = staff_client.post(
+        "/admin/backoffice/syncrun/",
+        {"action": "confirm_vanish", "_selected_action": [held.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    held.refresh_from_db()
+    assert held.status == SyncRun.Status.OK
+    assert held.counts["vanished"] == 8
+    assert Product.objects.filter(listed=True).count() == 2
+    assert held.params["vanish_confirmed"]["by"] == "admin"
+
+
+def test_a_newer_run_wins_over_an_old_held_one(mocked_http, settings):
+    from catalog.services.sync import SupplierSyncError, confirm_held_vanish
+
+    settings.ALSTYLE_PAGE_SIZE = 250
+    fake_supplier(mocked_http, _catalog(10))
+    run_catalog_sync()
+    fake_supplier(mocked_http, [[element(1)]])
+    held = run_catalog_sync()
+    fake_supplier(mocked_http, _catalog(10))
+    assert run_catalog_sync().status == SyncRun.Status.OK
+
+    with pytest.raises(SupplierSyncError, match="newer catalog sync"):
+        confirm_held_vanish(run=held)
+    assert Product.objects.filter(listed=True).count() == 10
+
+
+def test_command_exit_codes_held_and_partial(mocked_http, settings, capsys):
+    settings.ALSTYLE_PAGE_SIZE = 250
+    fake_supplier(mocked_http, _catalog(10))
+    call_command("sync_alstyle")  # ok: no SystemExit
+    fake_supplier(mocked_http, [[element(1)]])
+    with pytest.raises(SystemExit) as held:
+        call_command("sync_alstyle")
+    assert held.value.code == 3
+    assert "held for staff" in capsys.readouterr().err
+
+    settings.ALSTYLE_PAGE_SIZE = 2
+    fake_supplier(mocked_http, [[element(1), element(2)], [element(3)]], fail_at=2)
+    with pytest.raises(SystemExit) as partial:
+        call_command("sync_alstyle")
+    assert partial.value.code == 2
+    assert "partial" in capsys.readouterr().err

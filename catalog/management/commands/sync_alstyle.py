@@ -1,11 +1,15 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.models import SyncRun
+from backoffice.runs import exit_code
 from catalog.services.sync import run_catalog_sync, run_stock_sync
 
 
 class Command(BaseCommand):
-    help = "Sync the Al-Style catalog (or only stock and prices); non-zero exit on failure."
+    help = (
+        "Sync the Al-Style catalog (or only stock and prices). Exit code: 0 ok or skipped, "
+        "1 failed, 2 partial, 3 held for staff (README, Exit codes)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--stock-only", action="store_true", help="quantity-price refresh")
@@ -23,3 +27,8 @@ class Command(BaseCommand):
             self.stdout.write(run.error)
         elif run.status == SyncRun.Status.PARTIAL:
             self.stderr.write(f"partial: {run.error}")
+        elif run.status == SyncRun.Status.HELD:
+            self.stderr.write(f"held for staff: {run.error}")
+        code = exit_code(run)
+        if code:
+            raise SystemExit(code)
