@@ -35,6 +35,20 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class KeepRecordsMixin:
+    """Records that mirror Kaspi or hold money (orders, payments and their events, webhook
+    deliveries, supplier purchases, the audit log) are never deleted from the admin, by
+    anyone: a direct sale is cancelled instead, the rest is history."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records written by the system: staff read them, never edit them."""
 
@@ -128,14 +142,11 @@ class AlertAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
+class AuditEntryAdmin(KeepRecordsMixin, ReadOnlyAdmin):
     list_display = ["at", "user", "action", "object_repr", "note"]
     list_filter = ["action"]
     search_fields = ["object_repr", "object_id", "note", "user__username"]
     date_hierarchy = "at"
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the audit log is append-only, for everyone
 
 
 @admin.register(ApiToken)

@@ -9,6 +9,13 @@ class BackofficeConfig(AppConfig):
     default = True
     verbose_name = _("Operations")
 
+    def ready(self):
+        from django.db.backends.signals import connection_created
+
+        from .sqlite import install_like
+
+        connection_created.connect(install_like, dispatch_uid="backoffice-sqlite-like")
+
 
 class BackofficeAdminConfig(AdminConfig):
     default = False

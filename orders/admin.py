@@ -5,7 +5,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.admin import ReadOnlyInline, pretty_json
+from backoffice.admin import KeepRecordsMixin, ReadOnlyInline, pretty_json
 from backoffice.exceptions import BackofficeError
 from catalog.admin import report_enqueue
 
@@ -92,7 +92,7 @@ class CompleteForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
     change_list_template = "admin/orders/order/change_list.html"
     list_display = [
         "code",
@@ -152,9 +152,33 @@ class OrderAdmin(admin.ModelAdmin):
         "first_seen",
         "updated_at",
     ]
+    # Written by the system (Kaspi's copy, the sums, the dates): shown, never edited here.
+    system_fields = [
+        "channel",
+        "kaspi_id",
+        "code",
+        "state",
+        "status",
+        "total_price",
+        "paid_at",
+        "creation_date",
+        "synced_at",
+        "first_seen",
+        "updated_at",
+    ]
     fieldsets = [
-        (_("Fulfilment"), {"fields": ["fulfilment", "needs_attention", "attention_reason"]}),
-        (None, {"fields": kaspi_fields}),
+        (
+            _("Yours to edit (staff)"),
+            {
+                "fields": ["needs_attention", "attention_reason"],
+                "description": _(
+                    "Only these fields are the shop's own; the rest comes from Kaspi or "
+                    "from the system and changes only through the actions."
+                ),
+            },
+        ),
+        (_("Fulfilment"), {"fields": ["fulfilment"]}),
+        (None, {"fields": [*kaspi_fields, "paid_at"]}),
         (_("Kaspi data"), {"classes": ["collapse"], "fields": ["raw_pretty"]}),
     ]
 
@@ -162,8 +186,8 @@ class OrderAdmin(admin.ModelAdmin):
         # Fulfilment moves only through the checked actions, never by editing the field.
         fixed = ["fulfilment", "raw_pretty"]
         if obj is not None and obj.channel == Order.Channel.KASPI:
-            return [*self.kaspi_fields, *fixed]
-        return [*fixed, "synced_at", "first_seen", "updated_at"]
+            return [*self.kaspi_fields, "paid_at", *fixed]
+        return [*fixed, *self.system_fields]
 
     @admin.display(description=_("Kaspi data"))
     def raw_pretty(self, obj):
@@ -306,7 +330,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(SupplierPurchase)
-class SupplierPurchaseAdmin(admin.ModelAdmin):
+class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "order",

@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.admin import ReadOnlyAdmin, ReadOnlyInline, pretty_json
+from backoffice.admin import KeepRecordsMixin, ReadOnlyAdmin, ReadOnlyInline, pretty_json
 from backoffice.audit import audit
 from backoffice.exceptions import BackofficeError
 from backoffice.logging import mask
@@ -34,7 +34,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(KeepRecordsMixin, admin.ModelAdmin):
     change_list_template = "admin/payments/payment/change_list.html"
     list_display = [
         "reference",
@@ -204,7 +204,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(PaymentEvent)
-class PaymentEventAdmin(ReadOnlyAdmin):
+class PaymentEventAdmin(KeepRecordsMixin, ReadOnlyAdmin):
     list_display = [
         "created_at",
         "payment",
@@ -217,12 +217,9 @@ class PaymentEventAdmin(ReadOnlyAdmin):
     list_filter = ["source", "status_after"]
     search_fields = ["=key", "=payment__reference"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # append-only
-
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(KeepRecordsMixin, ReadOnlyAdmin):
     list_display = ["received_at", "ip", "result", "http_status", "payment", "error"]
     list_filter = ["result", "http_status"]
     readonly_fields = [

@@ -40,3 +40,32 @@ def create_direct_order_for_payment(payment) -> Order:
     type(payment).objects.filter(pk=payment.pk).update(order=order)
     payment.order = order
     return order
+
+
+def cancel_direct_order(*, order: Order, reason: str = "", comment: str = "", user=None) -> Order:
+    """A direct sale is cancelled, never deleted: it stays in the books with its lines.
+
+    A paid sale keeps its money until the payment is refunded, so it is refused until then.
+    """
+    from backoffice.audit import audit
+
+    from .status import OrderActionRefused
+
+    if order.channel != Order.Channel.DIRECT:
+        raise OrderActionRefused(f"order {order.code} is not a direct sale")
+    if order.status == "CANCELLED":
+        return order
+    if order.paid_at and not order.payments.filter(status="refunded").exists():
+        raise OrderActionRefused(f"order {order.code} is paid: refund its payment first")
+    before = order.status
+    order.status = "CANCELLED"
+    order.save(update_fields=["status", "updated_at"])
+    audit(
+        user=user,
+        action="order.cancel",
+        obj=order,
+        before={"status": before},
+        after={"status": "CANCELLED"},
+        note=" ".join(part for part in (reason, comment) if part),
+    )
+    return order

@@ -34,6 +34,10 @@ def accept_order(*, order: Order, user=None, client: KaspiShopClient | None = No
 def cancel_order(*, order: Order, reason: str, comment: str = "", user=None, client=None) -> Order:
     if reason not in CANCELLATION_REASONS:
         raise OrderActionRefused(f"unknown cancellation reason {reason!r}")
+    if order.channel == Order.Channel.DIRECT:
+        from .direct import cancel_direct_order
+
+        return cancel_direct_order(order=order, reason=reason, comment=comment, user=user)
     _require(order, {"APPROVED_BY_BANK", "ACCEPTED_BY_MERCHANT"}, "cancel")
     extra = {"cancellationReason": reason}
     if comment:
