@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .formats import local_time
+
 
 class SyncRun(models.Model):
     """One run of a background job: catalog sync, stock sync, feed build, order import…"""
@@ -110,7 +112,7 @@ class Alert(models.Model):
         ordering = ["-sent_at"]
 
     def __str__(self) -> str:
-        return f"{self.key} ({self.sent_at:%Y-%m-%d %H:%M})"
+        return f"{self.key} ({local_time(self.sent_at)})"
 
 
 class AuditEntry(models.Model):
@@ -140,7 +142,7 @@ class AuditEntry(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+        return f"{local_time(self.at)} {self.action} {self.object_repr}"
 
 
 class ApiToken(models.Model):

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -187,7 +188,10 @@ def dashboard(request):
 
 @staff_member_required
 def reports(request):
+    from catalog.models import FeedBuild
+
     from . import reports as r
+    from .formats import local_time
     from .models import SyncRun
 
     if not (
@@ -196,14 +200,11 @@ def reports(request):
         return HttpResponse(status=403)
     since, until, start, end = r.parse_period(request.GET.get("since"), request.GET.get("until"))
     group = request.GET.get("group", "category")
-    if group not in ("day", "category", "brand", "product"):
+    if group not in GROUPS:
         group = "category"
-    export = request.GET.get("export")
+    export, _sep, file_format = (request.GET.get("export") or "").partition("-")
     if export in ("sales", "margin"):
-        rows = r.sales_by(group, since, until) if export == "sales" else r.margin_report()
-        response = HttpResponse(r.to_csv(rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{export}-{start}-{end}.csv"'
-        return response
+        return _export(r, export, file_format, group, since, until, start, end)
     daily = r.daily_orders(30)
     labels = [f"{row['day']:%d.%m}" for row in daily]
     catalog_runs = list(
@@ -211,8 +212,6 @@ def reports(request):
         .exclude(status="skipped")
         .order_by("-created_at")[:30]
     )[::-1]
-    from catalog.models import FeedBuild
-
     builds = list(FeedBuild.objects.filter(status="published").order_by("-started_at")[:30])[::-1]
     context = {
         **admin.site.each_context(request),
@@ -220,17 +219,28 @@ def reports(request):
         "charts": [
             (
                 _("Orders per day (30 days)"),
-                r.series_svg([row["orders"] for row in daily], labels, title="orders"),
+                r.series_svg(
+                    [row["orders"] for row in daily], labels, unit=_("orders"), title="orders"
+                ),
             ),
             (
                 _("Revenue per day, tenge"),
-                r.series_svg([row["revenue"] for row in daily], labels, title="revenue"),
+                r.series_svg(
+                    [row["revenue"] for row in daily],
+                    labels,
+                    unit="₸",
+                    min_top=1000,
+                    title="revenue",
+                ),
             ),
             (
-                _("Catalog sync duration, s"),
+                _("Catalog sync duration, s (failed runs in red)"),
                 r.series_svg(
                     [run.duration.total_seconds() for run in catalog_runs],
-                    [f"{run.created_at:%d.%m %H:%M}" for run in catalog_runs],
+                    [local_time(run.created_at, "%d.%m %H:%M") for run in catalog_runs],
+                    unit=_("s"),
+                    min_top=10,
+                    highlight=[run.status == SyncRun.Status.FAILED for run in catalog_runs],
                     title="sync",
                 ),
             ),
@@ -238,12 +248,18 @@ def reports(request):
                 _("Offers available on Kaspi"),
                 r.series_svg(
                     [b.offers_available for b in builds],
-                    [f"{b.started_at:%d.%m %H:%M}" for b in builds],
+                    [local_time(b.started_at, "%d.%m %H:%M") for b in builds],
+                    kind="line",
+                    unit=_("offers"),
+                    min_top=10,
                     title="offers",
                 ),
             ),
         ],
         "group": group,
+        "groups": [(key, label) for key, label in GROUPS.items()],
+        "group_label": GROUP_COLUMNS[group],
+        "presets": _presets(),
         "start": start,
         "end": end,
         "sales": r.sales_by(group, since, until)[:50],
@@ -252,3 +268,51 @@ def reports(request):
         "unavailable": r.sold_but_unavailable(30)[:20],
     }
     return TemplateResponse(request, "admin/reports.html", context)
+
+
+GROUPS = {
+    "category": _lazy("by category"),
+    "brand": _lazy("by brand"),
+    "day": _lazy("by day"),
+    "product": _lazy("by product"),
+}
+GROUP_COLUMNS = {
+    "category": _lazy("category"),
+    "brand": _lazy("brand"),
+    "day": _lazy("day"),
+    "product": _lazy("SKU"),
+}
+
+
+def _presets() -> list[tuple[str, str, str]]:
+    """Quick periods: (label, since, until) as ISO dates."""
+    today = timezone.localdate()
+    month_start = today.replace(day=1)
+    last_month_end = month_start - timedelta(days=1)
+    return [
+        (_("7 days"), today - timedelta(days=6), today),
+        (_("30 days"), today - timedelta(days=29), today),
+        (_("this month"), month_start, today),
+        (_("last month"), last_month_end.replace(day=1), last_month_end),
+    ]
+
+
+def _export(r, export, file_format, group, since, until, start, end):
+    """The table as CSV (default) or XLSX (`export=sales-xlsx`, `margin-xlsx`)."""
+    if export == "sales":
+        rows, title, key_label = r.sales_by(group, since, until), _("Sales"), GROUP_COLUMNS[group]
+    else:
+        rows, title, key_label = r.margin_report(), _("Margins"), None
+    name = f"{export}-{start}-{end}"
+    if file_format == "xlsx":
+        response = HttpResponse(
+            r.to_xlsx(rows, title=str(title), key_label=key_label),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+        return response
+    response = HttpResponse(
+        r.to_csv(rows, key_label=key_label), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response

@@ -8,6 +8,8 @@ from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.formats import local_time
+
 from .skus import SKU_MAX_LENGTH, sku_errors
 
 
@@ -356,7 +358,7 @@ class FeedFetch(models.Model):
         verbose_name_plural = _("price list downloads")
 
     def __str__(self) -> str:
-        return str(self.last_fetch_at or "-")
+        return local_time(self.last_fetch_at)
 
 
 # --- Kaspi product cards (docs/kaspi-product-import.md) -----------------------------------

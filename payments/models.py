@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.formats import local_time
+
 
 def new_reference() -> str:
     """A short reference staff can read out and a customer can type: P + 10 hex digits."""
@@ -183,4 +185,4 @@ class WebhookDelivery(models.Model):
         ordering = ["-received_at"]
 
     def __str__(self) -> str:
-        return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.result}"
+        return f"{local_time(self.received_at, '%d.%m.%Y %H:%M:%S')} {self.result}"

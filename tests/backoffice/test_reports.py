@@ -61,9 +61,9 @@ def test_reports_page_and_csv(staff_client):
     assert page.status_code == 200
     assert page.text.count('role="img"') == 4  # our four charts (the admin has icon SVGs)
     csv_text = staff_client.get(reverse("reports"), {"export": "sales", "group": "brand"}).content
-    assert csv_text.decode().splitlines()[0] == "key,units,revenue"
+    assert csv_text.decode("utf-8").splitlines()[0] == "\ufeffbrand;units;revenue, tenge"
     margin = staff_client.get(reverse("reports"), {"export": "margin"}).content.decode()
-    assert margin.splitlines()[1].startswith(f"{product.sku},")
+    assert margin.splitlines()[1].startswith(f"{product.sku};")
     assert reverse("reports") in staff_client.get(reverse("admin:index")).text
 
 
@@ -71,3 +71,57 @@ def test_reports_need_a_role(client, django_user_model):
     user = django_user_model.objects.create_user("nobody", password="x", is_staff=True)
     client.force_login(user)
     assert client.get(reverse("reports")).status_code == 403
+
+
+def test_exports_open_in_russian_excel(staff_client):
+    import io
+
+    from openpyxl import load_workbook
+
+    laptop = factories.product(name="Ноутбук Demo 15", price1=1000000, kaspi_price=1035120)
+    sell(laptop, qty=1, price=1035120)
+    ru = {"HTTP_ACCEPT_LANGUAGE": "ru"}
+    raw = staff_client.get(reverse("reports"), {"export": "sales", "group": "product"}, **ru)
+    assert raw["Content-Type"].startswith("text/csv")
+    assert raw.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for UTF-8
+    lines = raw.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "Артикул (SKU);штук;выручка, тенге;название"
+    assert lines[1] == f"{laptop.sku};1;1035120;Ноутбук Demo 15"
+
+    xlsx = staff_client.get(reverse("reports"), {"export": "margin-xlsx"}, **ru)
+    assert xlsx["Content-Disposition"].endswith('.xlsx"')
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    header = [cell.value for cell in sheet[1]]
+    assert header[:3] == ["Артикул (SKU)", "название", "категория"]
+    row = [cell.value for cell in sheet[2]]
+    assert row[0] == laptop.sku
+    assert row[header.index("маржа, тенге")] == 35120  # a number, not text
+
+
+def test_top_products_have_headers_and_names(staff_client):
+    laptop = factories.product(name="Ноутбук Nordlight 14")
+    sell(laptop, qty=2, price=300000)
+    page = staff_client.get(reverse("reports")).text
+    top = page.split("Top products by revenue")[1].split("</table>")[0]
+    assert "<th>SKU</th>" in top
+    assert "Ноутбук Nordlight 14" in top
+    assert "600\u00a0000\u00a0₸" in top  # money with thousands separators and the sign
+
+
+def test_chart_scales_read_sensibly():
+    import re
+
+    from backoffice.reports import series_svg
+
+    # One 0.001 s failed run is a sliver on a 0–10 s scale, not a full-height bar.
+    svg = series_svg([0.001], ["01.12 10:00"], min_top=10, highlight=[True])
+    height = float(re.search(r'<rect [^>]*height="([\d.]+)"', svg).group(1))
+    assert height <= 2
+    assert 'fill="#ba2121"' in svg  # failed: red
+    assert ">10<" in svg  # the axis says what the scale is
+    # A flat level is a line at one height, not a wall of bars.
+    flat = series_svg([37, 37, 37], ["a", "b", "c"], kind="line", min_top=10)
+    assert "<rect" not in flat
+    ys = set(re.findall(r'<circle [^>]*cy="([\d.]+)"', flat))
+    assert len(ys) == 1
+    assert "<polyline" in flat
