@@ -123,3 +123,105 @@ def test_dashboard_sync_and_demo_payment(
     )
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
     assert page.locator("svg").count() == 0  # the QR is gone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_russian_search_reports_and_price_list(browser_page, live_server, django_user_model):
+    """In Russian: lowercase Cyrillic search finds products and orders, the reports page
+    shows its charts and named top products, /feed.xml shows as an XML tree."""
+    from catalog.services.feed import feed_path
+    from orders.models import Order, OrderEntry
+    from tests import factories
+
+    page = browser_page.context.browser.new_page(
+        locale="ru-RU", viewport={"width": 1366, "height": 900}
+    )
+    laptop = factories.product(name="Ноутбук Demo 15 8/512 серый")
+    factories.product(name="Мышь Qazaq Tech")
+    order = Order.objects.create(
+        kaspi_id="B1", code="7001", status="COMPLETED", customer_name="Айгерим Сапарова"
+    )
+    from django.utils import timezone
+
+    order.creation_date = timezone.now()
+    order.save()
+    OrderEntry.objects.create(
+        order=order, offer_code=laptop.sku, name=laptop.name, quantity=1,
+        base_price=185150, total_price=185150, product=laptop,
+    )  # fmt: skip
+    django_user_model.objects.create_superuser("owner", "", "browser-pass-2")
+
+    _step(
+        page,
+        "ru-login",
+        lambda: (
+            page.goto(f"{live_server.url}/"),  # the site root leads to the admin
+            page.fill("#id_username", "owner"),
+            page.fill("#id_password", "browser-pass-2"),
+            page.click("input[type=submit]"),
+            page.wait_for_url(f"{live_server.url}/admin/"),
+        ),
+    )
+    _step(
+        page,
+        "ru-product-search",
+        lambda: (
+            page.goto(f"{live_server.url}/admin/catalog/product/"),
+            page.fill("#searchbar", "ноутбук"),
+            page.press("#searchbar", "Enter"),
+            playwright_api.expect(page.locator("#result_list")).to_contain_text("Ноутбук Demo"),
+        ),
+    )
+    assert "Мышь" not in page.locator("#result_list").inner_text()
+    _step(
+        page,
+        "ru-order-search",
+        lambda: (
+            page.goto(f"{live_server.url}/admin/orders/order/"),
+            page.fill("#searchbar", "айгерим"),
+            page.press("#searchbar", "Enter"),
+            playwright_api.expect(page.locator("#result_list")).to_contain_text("7001"),
+        ),
+    )
+    _step(
+        page,
+        "ru-order-page",
+        lambda: (
+            page.click("#result_list a >> text=7001"),
+            playwright_api.expect(page.locator("body")).to_contain_text("Заполняет магазин"),
+        ),
+    )
+    assert page.locator("a.deletelink").count() == 0  # a Kaspi order is never deleted
+    _step(
+        page,
+        "ru-reports",
+        lambda: (
+            page.goto(f"{live_server.url}/admin/reports/"),
+            playwright_api.expect(page.locator("h2", has_text="Лучшие товары")).to_be_visible(),
+        ),
+    )
+    top = page.locator("table.report").nth(1)
+    playwright_api.expect(top).to_contain_text("Ноутбук Demo 15")
+    playwright_api.expect(top).to_contain_text("185\u00a0150\u00a0₸")
+    assert page.locator("svg[role=img]").count() == 4
+
+    path = feed_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><kaspi_catalog xmlns="kaspiShopping">'
+        '<company>Demo</company><offers><offer sku="AS1"><model>Ноутбук</model></offer>'
+        "</offers></kaspi_catalog>",
+        encoding="utf-8",
+    )
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else 0)
+    _step(
+        page,
+        "ru-feed",
+        lambda: (
+            page.goto(f"{live_server.url}/feed.xml"),
+            page.wait_for_timeout(500),
+        ),
+    )
+    assert blocked == []  # the browser's XML viewer was allowed to style its tree
+    page.close()
