@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin import KeepRecordsMixin, ReadOnlyInline, pretty_json
@@ -10,7 +12,12 @@ from backoffice.exceptions import BackofficeError
 from catalog.admin import report_enqueue
 
 from .models import Fulfilment, FulfilmentEvent, Order, OrderAction, OrderEntry, SupplierPurchase
-from .services.fulfilment import check_stock, purchase_from_alstyle, set_fulfilment
+from .services.fulfilment import (
+    check_stock,
+    mark_assembled,
+    purchase_from_alstyle,
+    set_fulfilment,
+)
 from .services.imports import request_order_import
 from .services.status import (
     accept_order,
@@ -66,6 +73,16 @@ class StepForm(forms.Form):
             (Fulfilment.COMPLETED, Fulfilment.COMPLETED.label),
             (Fulfilment.RETURNED, Fulfilment.RETURNED.label),
         ],
+    )
+    parcels = forms.IntegerField(
+        label=_("Parcels (Kaspi Delivery)"),
+        required=False,
+        min_value=1,
+        help_text=_(
+            "For the step «assembled» of a Kaspi Delivery order: the number of parcels. "
+            "Kaspi is told the order is packed (ASSEMBLE), then issues the waybill and "
+            "sends a courier. Other orders only move the step."
+        ),
     )
     note = forms.CharField(label=_("Comment"), required=False, max_length=500)
 
@@ -142,6 +159,10 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         "delivery_mode",
         "is_kaspi_delivery",
         "pre_order",
+        "kaspi_assembled",
+        "parcels",
+        "waybill_link",
+        "courier_planned_at",
         "planned_delivery_date",
         "delivery_cost",
         "customer_name",
@@ -161,6 +182,9 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         "status",
         "total_price",
         "paid_at",
+        "kaspi_assembled",
+        "parcels",
+        "courier_planned_at",
         "creation_date",
         "synced_at",
         "first_seen",
@@ -184,10 +208,23 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Fulfilment moves only through the checked actions, never by editing the field.
-        fixed = ["fulfilment", "raw_pretty"]
+        fixed = ["fulfilment", "raw_pretty", "waybill_link"]
         if obj is not None and obj.channel == Order.Channel.KASPI:
             return [*self.kaspi_fields, "paid_at", *fixed]
         return [*fixed, *self.system_fields]
+
+    @admin.display(description=_("waybill"))
+    def waybill_link(self, obj):
+        if obj.waybill_url:
+            return format_html(
+                '<a href="{}" target="_blank" rel="noopener noreferrer">{} — {}</a>',
+                obj.waybill_url,
+                obj.waybill_number or obj.waybill_url,
+                _("print"),
+            )
+        if obj.kaspi_assembled:
+            return obj.waybill_number or _("not issued yet: it comes with the next import")
+        return "—"
 
     @admin.display(description=_("Kaspi data"))
     def raw_pretty(self, obj):
@@ -276,6 +313,17 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
     @admin.action(description=_("Next fulfilment step…"), permissions=["change"])
     def set_step_selected(self, request, queryset):
         def apply(data):
+            if data["step"] == Fulfilment.ASSEMBLED:
+                self._each(
+                    request,
+                    queryset,
+                    mark_assembled,
+                    _("Moved: %(n)d."),
+                    parcels=data["parcels"],
+                    note=data["note"],
+                )
+                self._report_waybills(request, queryset)
+                return
             self._each(
                 request,
                 queryset,
@@ -288,6 +336,29 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         return self._with_form(
             request, queryset, StepForm, _("Fulfilment step"), "set_step_selected", apply
         )
+
+    def _report_waybills(self, request, queryset):
+        for order in queryset.model.objects.filter(
+            pk__in=[o.pk for o in queryset], kaspi_assembled=True
+        ).exclude(waybill_number=""):
+            courier = (
+                timezone.localtime(order.courier_planned_at).strftime("%d.%m.%Y %H:%M")
+                if order.courier_planned_at
+                else "—"
+            )
+            self.message_user(
+                request,
+                format_html(
+                    '{}: {} <a href="{}" target="_blank" rel="noopener noreferrer">{}</a>; {} {}',
+                    order.code,
+                    _("waybill %(number)s") % {"number": order.waybill_number},
+                    order.waybill_url or "#",
+                    _("print"),
+                    _("courier planned:"),
+                    courier,
+                ),
+                messages.SUCCESS,
+            )
 
     @admin.action(description=_("Cancel in Kaspi…"), permissions=["change"])
     def cancel_selected(self, request, queryset):

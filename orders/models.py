@@ -62,6 +62,13 @@ class Order(models.Model):
     delivery_mode = models.CharField(_("delivery mode"), max_length=40, blank=True)
     is_kaspi_delivery = models.BooleanField(_("Kaspi Delivery"), default=False)
     pre_order = models.BooleanField(_("pre-order"), default=False)
+    # Kaspi Delivery: packed with ASSEMBLE (numberOfSpace parcels), then Kaspi issues the
+    # waybill and plans the courier (attributes `assembled` and `kaspiDelivery`).
+    kaspi_assembled = models.BooleanField(_("packed in Kaspi"), default=False)
+    parcels = models.PositiveSmallIntegerField(_("parcels"), null=True, blank=True)
+    waybill_number = models.CharField(_("waybill number"), max_length=64, blank=True)
+    waybill_url = models.URLField(_("waybill"), max_length=1000, blank=True)
+    courier_planned_at = models.DateTimeField(_("courier planned"), null=True, blank=True)
     planned_delivery_date = models.DateTimeField(_("planned delivery"), null=True, blank=True)
     delivery_cost = models.PositiveBigIntegerField(_("delivery cost"), default=0)
     customer_name = models.CharField(_("customer"), max_length=255, blank=True)
@@ -148,6 +155,7 @@ class OrderAction(models.Model):
         CANCEL = "cancel", _("cancel")
         SEND_CODE = "send_code", _("send completion code")
         COMPLETE = "complete", _("complete")
+        ASSEMBLE = "assemble", _("pack for Kaspi Delivery")
 
     order = models.ForeignKey(
         Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="actions"

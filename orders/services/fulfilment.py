@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from backoffice.alerts import send_alert
 from backoffice.audit import audit
@@ -62,9 +63,14 @@ def set_fulfilment(*, order: Order, to: str, user=None, note: str = "") -> Order
     with transaction.atomic():
         current = Order.objects.select_for_update().get(pk=order.pk)
         if to not in TRANSITIONS.get(current.fulfilment, set()):
+            raise FulfilmentRefused(_step_refused(current, to))
+        if to == Fulfilment.ASSEMBLED and _packed_in_kaspi_first(current):
             raise FulfilmentRefused(
-                f"order {current.code}: cannot go from «{current.get_fulfilment_display()}» to "
-                f"«{Fulfilment(to).label}»"
+                gettext(
+                    "order %(code)s is a Kaspi Delivery order: give the number of parcels, "
+                    "so it is packed in Kaspi and the courier comes"
+                )
+                % {"code": current.code}
             )
         FulfilmentEvent.objects.create(
             order=current,
@@ -85,6 +91,54 @@ def set_fulfilment(*, order: Order, to: str, user=None, note: str = "") -> Order
             )
     order.fulfilment = to
     return order
+
+
+def _step_refused(order: Order, to: str) -> str:
+    return gettext("order %(code)s: cannot go from «%(from)s» to «%(to)s»") % {
+        "code": order.code,
+        "from": order.get_fulfilment_display(),
+        "to": Fulfilment(to).label,
+    }
+
+
+def _packed_in_kaspi_first(order: Order) -> bool:
+    """A Kaspi Delivery order becomes "assembled" only through ASSEMBLE in Kaspi."""
+    return (
+        order.channel == Order.Channel.KASPI
+        and order.is_kaspi_delivery
+        and not (order.kaspi_assembled)
+    )
+
+
+def mark_assembled(*, order: Order, parcels=None, user=None, note: str = "", client=None) -> Order:
+    """The "assembled" step. A Kaspi Delivery order is first packed in Kaspi: ASSEMBLE with
+    the number of parcels (sent once, recorded as an order action; Kaspi's refusal is
+    raised as is), then Kaspi's waybill is stored; other orders only move the step."""
+    if _packed_in_kaspi_first(order):
+        if Fulfilment.ASSEMBLED not in TRANSITIONS.get(order.fulfilment, set()):
+            raise FulfilmentRefused(_step_refused(order, Fulfilment.ASSEMBLED))
+        if not parcels:
+            raise FulfilmentRefused(
+                gettext(
+                    "order %(code)s is a Kaspi Delivery order: give the number of parcels, "
+                    "so it is packed in Kaspi and the courier comes"
+                )
+                % {"code": order.code}
+            )
+        from .status import assemble_order
+
+        assemble_order(order=order, parcels=parcels, user=user, client=client)
+        waybill = (
+            gettext("waybill %(number)s") % {"number": order.waybill_number}
+            if order.waybill_number
+            else gettext("waybill not issued yet")
+        )
+        packed = gettext("Kaspi Delivery: %(n)d parcel(s), %(waybill)s") % {
+            "n": order.parcels,
+            "waybill": waybill,
+        }
+        note = f"{packed}. {note}" if note else packed
+    return set_fulfilment(order=order, to=Fulfilment.ASSEMBLED, user=user, note=note)
 
 
 def follow_kaspi_status(order: Order) -> None:

@@ -45,6 +45,10 @@ ORDER_FIELDS = [
     "delivery_mode",
     "is_kaspi_delivery",
     "pre_order",
+    "kaspi_assembled",
+    "waybill_number",
+    "waybill_url",
+    "courier_planned_at",
     "planned_delivery_date",
     "delivery_cost",
     "customer_name",
@@ -532,6 +536,7 @@ def parse_order(item: dict, customers: dict) -> dict:
     )
     phone = customer.get("cellPhone") or included.get("cellPhone") or ""
     address = attrs.get("deliveryAddress") or {}
+    delivery = kaspi_delivery(attrs)
     raw = json.dumps(item, ensure_ascii=False, sort_keys=True)
     try:
         creation = _from_ms(attrs.get("creationDate"))
@@ -550,6 +555,7 @@ def parse_order(item: dict, customers: dict) -> dict:
         "delivery_mode": str(attrs.get("deliveryMode") or "")[:40],
         "is_kaspi_delivery": bool(attrs.get("isKaspiDelivery")),
         "pre_order": bool(attrs.get("preOrder")),
+        **delivery,
         "planned_delivery_date": planned,
         "delivery_cost": _money(attrs.get("deliveryCost")),
         "customer_name": str(name or "")[:255],
@@ -558,6 +564,24 @@ def parse_order(item: dict, customers: dict) -> dict:
         "creation_date": creation,
         "raw": raw,
         "data_hash": hashlib.md5(raw.encode(), usedforsecurity=False).hexdigest(),
+    }
+
+
+def kaspi_delivery(attrs: dict) -> dict:
+    """Packing and waybill of a Kaspi Delivery order (`assembled`, `kaspiDelivery`; any of
+    them may be missing or null)."""
+    delivery = attrs.get("kaspiDelivery")
+    delivery = delivery if isinstance(delivery, dict) else {}
+    url = str(delivery.get("waybill") or "").strip()
+    try:
+        courier = _from_ms(delivery.get("courierTransmissionPlanningDate"))
+    except (TypeError, ValueError, OverflowError):
+        courier = None
+    return {
+        "kaspi_assembled": bool(attrs.get("assembled")),
+        "waybill_number": str(delivery.get("waybillNumber") or "")[:64],
+        "waybill_url": url[:1000] if url.startswith(("https://", "http://")) else "",
+        "courier_planned_at": courier,
     }
 
 

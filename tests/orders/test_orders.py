@@ -401,7 +401,7 @@ def test_accept_posts_status_and_records_who(mocked_http, new_order, django_user
 
 
 def test_refused_transitions_send_nothing(mocked_http, new_order):
-    with pytest.raises(OrderActionRefused, match="cannot complete"):
+    with pytest.raises(OrderActionRefused, match="not possible in status"):
         complete_order(order=new_order, security_code="1234")
     with pytest.raises(OrderActionRefused, match="unknown cancellation reason"):
         cancel_order(order=new_order, reason="BORED")
