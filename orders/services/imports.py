@@ -16,6 +16,7 @@ of orders we keep that are not final yet.
 import hashlib
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -113,6 +114,9 @@ FATAL_STATUSES = frozenset({400, 401, 403, 406, 415})
 # So many failed requests in a row mean Kaspi is down or unreachable: stop.
 MAX_FAILURES_IN_A_ROW = 3
 MAX_ERRORS_SHOWN = 10
+# Orders read are written at the end of their page, or sooner when answers are slow: what
+# took this long to read is not left waiting for the rest of the page.
+WRITE_EVERY_SECONDS = 2.0
 
 
 class StopImport(Exception):
@@ -387,8 +391,9 @@ def import_page(
     """Write every order of a page that is new or changed, each with its entries.
 
     An order that cannot be parsed, or whose entries cannot be read, is recorded and left
-    for the next run; the others are written (in one INSERT for the page, or as far as the
-    page got when a request failed).
+    for the next run; the others are written: in one INSERT for the page when Kaspi answers
+    quickly, every WRITE_EVERY_SECONDS when it is slow, and as far as the page got when the
+    run stops in the middle of it.
     """
     progress = progress or Progress(run)
     customers = {
@@ -396,7 +401,7 @@ def import_page(
         for item in page.get("included") or []
         if isinstance(item, dict) and item.get("type") == "customers"
     }
-    parsed = []
+    parsed, seen = [], set()
     for item in page["data"]:
         run.count("fetched")
         try:
@@ -407,6 +412,9 @@ def import_page(
         created = values["creation_date"]
         if created and not (window.start_ms <= to_ms(created) <= window.end_ms):
             continue  # pages may leak just outside the window: its neighbour has it
+        if values["kaspi_id"] in seen:
+            continue  # the same order twice in one page
+        seen.add(values["kaspi_id"])
         parsed.append(values)
     if not parsed:
         return
@@ -417,6 +425,7 @@ def import_page(
         ).values_list("kaspi_id", "pk", "data_hash")
     }
     read: list[tuple[dict, list]] = []
+    flushed = time.monotonic()
     try:
         for values in parsed:
             known = existing.get(values["kaspi_id"])
@@ -439,6 +448,9 @@ def import_page(
             progress.ok()
             read.append((values, rows))
             heartbeat(run)
+            if time.monotonic() - flushed >= WRITE_EVERY_SECONDS:  # slow answers: keep them
+                _write_orders(read, existing=existing, run=run, products=products)
+                read, flushed = [], time.monotonic()
     finally:
         # Whatever was read whole is kept, also when the run stops in the middle of a page.
         _write_orders(read, existing=existing, run=run, products=products)

@@ -558,3 +558,26 @@ def test_admin_pages_and_actions(staff_client, mocked_http, new_order):
     assert Order.objects.get(pk=new_order.pk).status == "CANCELLED"
     body = mocked_http.calls[0].request.body
     assert b"MERCHANT_OUT_OF_STOCK" in body
+
+
+def test_slow_answers_are_written_as_they_arrive_not_at_the_end_of_the_page(monkeypatch):
+    from orders.services import imports
+
+    monkeypatch.setattr(imports, "WRITE_EVERY_SECONDS", 0.0)  # every answer is "slow"
+    orders = [order_json(code, created=T0 + timedelta(hours=code)) for code in (1, 2, 3)]
+    stored_when_asked = {}
+
+    class Client:
+        def order_page(self, window, number, **kwargs):
+            return page(orders)
+
+        def order_entries(self, order_id):
+            code = base64.b64decode(order_id).decode()
+            stored_when_asked[code] = sorted(Order.objects.values_list("code", flat=True))
+            return entries_json(("X1", 1, 10))["data"]
+
+    run = SyncRun.objects.create(kind=SyncRun.Kind.ORDERS)
+    imports.import_orders(run=run, since=T0, until=T0 + timedelta(days=1), client=Client())
+
+    assert stored_when_asked == {"1": [], "2": ["1"], "3": ["1", "2"]}
+    assert OrderEntry.objects.count() == 3
