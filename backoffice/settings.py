@@ -4,6 +4,7 @@ Every value is read from the environment (or a `.env` file beside manage.py) thr
 django-environ and has a development default; `.env.example` documents each one.
 """
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -404,9 +405,28 @@ if PAYMENTS_PROVIDER == "demo" and not DEBUG and not PAYMENTS_ALLOW_DEMO:
 if PAYMENTS_PROVIDER not in {"demo", "kaspi_qr", "none"}:
     raise ImproperlyConfigured("PAYMENTS_PROVIDER must be demo, kaspi_qr or none.")
 PAYMENTS_DEMO_TTL_MINUTES = env.int("PAYMENTS_DEMO_TTL_MINUTES", default=30)
+
+
 # Kaspi QR partner API, scheme 1 (API key). The test host by default: production hosts
 # come from Kaspi with the production key.
+def kaspi_qr_base_url(url: str) -> str:
+    """The `/rN/v01` base the QR client needs. The docs write the scheme root (`…/r1`), so
+    that gets `/v01` added; anything else is refused here, at start-up, in plain words
+    (it used to end in an unexplained 404 at the first payment)."""
+    base = url.strip().rstrip("/")
+    if re.search(r"/r[123]$", base):
+        return base + "/v01"
+    if re.search(r"/r[123]/v01$", base):
+        return base
+    raise ImproperlyConfigured(
+        f"KASPI_QR_API_URL={url!r} must end in the scheme root /r1, /r2 or /r3 (we add /v01) "
+        "or in /rN/v01, e.g. https://mtokentest.kaspi.kz:8543/r1"
+    )
+
+
 KASPI_QR_API_URL = env.str("KASPI_QR_API_URL", default="https://mtokentest.kaspi.kz:8543/r1/v01")
+if PAYMENTS_PROVIDER == "kaspi_qr" or re.search(r"/r[123]/?$", KASPI_QR_API_URL.strip()):
+    KASPI_QR_API_URL = kaspi_qr_base_url(KASPI_QR_API_URL)
 KASPI_QR_API_KEY = env.str("KASPI_QR_API_KEY", default="")
 # "qr" shows a QR code (desktop); "link" gives a link that opens the Kaspi app (phones).
 KASPI_QR_MODE = env.str("KASPI_QR_MODE", default="qr")
@@ -420,7 +440,10 @@ KASPI_QR_DEFAULT_POLL_SECONDS = env.int("KASPI_QR_DEFAULT_POLL_SECONDS", default
 KASPI_QR_DEFAULT_SCAN_TIMEOUT = env.int("KASPI_QR_DEFAULT_SCAN_TIMEOUT", default=180)
 KASPI_QR_DEFAULT_CONFIRM_TIMEOUT = env.int("KASPI_QR_DEFAULT_CONFIRM_TIMEOUT", default=65)
 PAYMENTS_SWEEP_INTERVAL_MINUTES = env.int("PAYMENTS_SWEEP_INTERVAL_MINUTES", default=5)
-PAYMENTS_MAX_POLLS = env.int("PAYMENTS_MAX_POLLS", default=200)
+# The one poller of open payments works in slices of this many seconds (then hands over to
+# a fresh task), and is taken as dead when its heartbeat is older than the stale limit.
+PAYMENTS_POLLER_SLICE_SECONDS = env.int("PAYMENTS_POLLER_SLICE_SECONDS", default=60)
+PAYMENTS_POLLER_STALE_SECONDS = env.int("PAYMENTS_POLLER_STALE_SECONDS", default=60)
 PAYMENTS_WEBHOOK_SECRET = env.str("PAYMENTS_WEBHOOK_SECRET", default="")
 PAYMENTS_WEBHOOK_ALLOWED_IPS = env.list("PAYMENTS_WEBHOOK_ALLOWED_IPS", default=[])
 PAYMENTS_WEBHOOK_MAX_BYTES = env.int("PAYMENTS_WEBHOOK_MAX_BYTES", default=64 * 1024)

@@ -16,7 +16,7 @@ from backoffice.logging import mask
 from .models import KaspiQrDevice, Payment, PaymentEvent, WebhookDelivery
 from .services.events import apply_payment_event
 from .services.intake import import_payments, process_delivery
-from .services.providers import get_provider
+from .services.polling import poll_payment
 from .services.qr import qr_svg
 from .services.reconcile import reconcile, reconciliation_csv
 
@@ -92,18 +92,17 @@ class PaymentAdmin(KeepRecordsMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Refresh status"), permissions=["change"])
     def refresh_status(self, request, queryset):
-        changed = 0
+        """Ask the provider now, through the one polling service the poller uses."""
+        changed = checked = 0
         for payment in queryset.filter(status__in=Payment.OPEN_STATUSES):
-            status = get_provider(payment.provider).status(payment)
-            if status and status != payment.status:
-                apply_payment_event(
-                    payment_id=payment.pk,
-                    source="poll",
-                    key=f"{payment.pk}:{status}",
-                    status=status,
-                )
-                changed += 1
-        self.message_user(request, _("Status changed: %(n)d.") % {"n": changed})
+            poll_payment(payment_id=payment.pk)
+            checked += 1
+            after = Payment.objects.filter(pk=payment.pk).values_list("status", flat=True).first()
+            changed += after != payment.status
+        self.message_user(
+            request,
+            _("Checked: %(checked)d, status changed: %(n)d.") % {"checked": checked, "n": changed},
+        )
 
     @admin.action(description=_("Refund (record a manual refund)"), permissions=["change"])
     def refund(self, request, queryset):
@@ -220,13 +219,22 @@ class PaymentEventAdmin(KeepRecordsMixin, ReadOnlyAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(KeepRecordsMixin, ReadOnlyAdmin):
-    list_display = ["received_at", "ip", "result", "http_status", "payment", "error"]
+    list_display = [
+        "received_at",
+        "ip",
+        "result",
+        "http_status",
+        "body_bytes",
+        "payment",
+        "error",
+    ]
     list_filter = ["result", "http_status"]
     readonly_fields = [
         "received_at",
         "ip",
         "headers",
         "body",
+        "body_bytes",
         "result",
         "http_status",
         "error",

@@ -169,7 +169,10 @@ class WebhookDelivery(models.Model):
     received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
     ip = models.CharField(_("IP"), max_length=64, blank=True)
     headers = models.TextField(_("headers"), blank=True)
-    body = models.TextField(_("body"), blank=True)
+    body = models.TextField(
+        _("body"), blank=True, help_text=_("Cut at PAYMENTS_WEBHOOK_MAX_BYTES; the size is kept.")
+    )
+    body_bytes = models.PositiveBigIntegerField(_("body size, bytes"), null=True, blank=True)
     result = models.CharField(
         _("result"), max_length=10, choices=Result.choices, default=Result.RECEIVED
     )

@@ -1,29 +1,35 @@
 """django-q2 tasks of the payments app."""
 
-import time
+import uuid
 
-from django.conf import settings
 from django_q.tasks import async_task
 
-from .services.polling import due_for_sweep, poll_payment
+from .services.polling import due_for_sweep, poll_payment, run_poller, start_poller
+
+
+def poll_payments_task() -> str:
+    """The one poller for all open payments: checks every payment whose next check is due
+    for one slice, then queues itself again while payments are open (payments/services/
+    polling.py). A second copy finds the lock taken and ends at once."""
+    run = run_poller(holder=f"poller-{uuid.uuid4().hex[:12]}")
+    if run.outcome == "handover":
+        async_task("payments.tasks.poll_payments_task", task_name="payment-poller")
+    return f"{run.outcome}: {run.rounds} rounds, {run.checks} checks"
 
 
 def poll_payment_task(payment_id: str, attempt: int = 0) -> str:
-    """Check one payment; while it is open, wait the provider's interval and queue itself
-    again (a self-rescheduling poller; the sweep restarts one that died)."""
-    delay = poll_payment(payment_id=payment_id)
-    if delay is None:
-        return "final"
-    if attempt >= settings.PAYMENTS_MAX_POLLS:
-        return "gave up; the sweep will look again"
-    time.sleep(min(delay, 30))
-    async_task("payments.tasks.poll_payment_task", payment_id, attempt + 1)
-    return f"next check in {delay:g} s"
+    """Kept for tasks queued before the one poller existed: checks once, then leaves the
+    payment to the poller."""
+    poll_payment(payment_id=payment_id)
+    start_poller()
+    return "checked once; the poller continues"
 
 
 def sweep_payments_task() -> int:
-    """Every few minutes: check open payments whose poller died, expire stale ones."""
+    """Every few minutes: check open payments whose checks stopped, expire stale ones, and
+    restart the poller if it died."""
     due = due_for_sweep()
     for payment_id in due:
         poll_payment(payment_id=payment_id)
+    start_poller()
     return len(due)

@@ -4,23 +4,52 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from backoffice.exceptions import BackofficeError
 
 from ..models import Payment
 from .events import PaymentRejected, apply_payment_event
+from .polling import start_poller
 from .providers import get_provider
 
 
+def amount_due(order) -> int:
+    """What a payment for this direct order must be: its total, nothing once it is paid."""
+    return 0 if order.paid_at else int(order.total_price)
+
+
 def create_payment(
-    *, amount: int, order=None, basket=None, description: str = "", user=None, provider=None
+    *,
+    amount: int | None = None,
+    order=None,
+    basket=None,
+    description: str = "",
+    user=None,
+    provider=None,
 ) -> Payment:
     """Create a payment for an amount, a basket or a direct order, and ask the provider for
-    its QR/link. The payment goes created → pending through the one event path."""
+    its QR/link. A payment for an order is for exactly the amount due (the default); any
+    other amount is refused here. The payment goes created → pending through the one
+    event path."""
+    if order is not None:
+        if order.channel != "direct":
+            raise PaymentRejected(gettext("Kaspi marketplace orders are paid inside Kaspi"))
+        due = amount_due(order)
+        if due <= 0:
+            raise PaymentRejected(
+                gettext("order %(code)s is already paid or has nothing to pay")
+                % {"code": order.code}
+            )
+        if amount is None:
+            amount = due
+        elif int(amount) != due:
+            raise PaymentRejected(
+                gettext("the amount %(amount)s ₸ differs from the %(due)s ₸ due for order %(code)s")
+                % {"amount": amount, "due": due, "code": order.code}
+            )
     if amount is None or int(amount) <= 0:
-        raise PaymentRejected("the amount must be a positive number of tenge")
-    if order is not None and order.channel != "direct":
-        raise PaymentRejected("Kaspi marketplace orders are paid inside Kaspi")
+        raise PaymentRejected(gettext("the amount must be a positive number of tenge"))
     provider = provider or get_provider()
     try:
         with transaction.atomic():
@@ -65,9 +94,5 @@ def create_payment(
     )
     payment.refresh_from_db()
     if provider.name != "demo":
-        from django_q.tasks import async_task
-
-        transaction.on_commit(
-            lambda: async_task("payments.tasks.poll_payment_task", str(payment.pk))
-        )
+        transaction.on_commit(start_poller)
     return payment

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from backoffice.exceptions import BackofficeError
 
@@ -43,8 +44,13 @@ def apply_payment_event(
     raw=None,
     note: str = "",
     transaction_id: str = "",
+    record_noop: bool = True,
 ) -> EventResult:
-    """Apply one event to a payment; idempotent per (source, key)."""
+    """Apply one event to a payment; idempotent per (source, key).
+
+    With `record_noop=False` (notifications from webhooks and files) an event that changes
+    nothing (the payment is already in that status, e.g. a file re-importing what the
+    webhook applied) writes no event row and is reported as a duplicate."""
     if not key:
         raise PaymentRejected("an event needs a unique key (e.g. the transaction id)")
     with transaction.atomic():
@@ -73,6 +79,8 @@ def apply_payment_event(
                 payment.transaction_id = transaction_id[:128]
             payment.save()
             changed = True
+        if not changed and not record_noop:
+            return EventResult(payment, None, duplicate=True)
         try:
             with transaction.atomic():
                 event = PaymentEvent.objects.create(
@@ -90,19 +98,44 @@ def apply_payment_event(
             transaction.set_rollback(True)
             return EventResult(payment, None, duplicate=True)
         if changed and payment.status == Payment.Status.PAID:
-            mark_order_paid(payment)
+            problem = mark_order_paid(payment)
+            if problem:
+                event.note = f"{event.note} {problem}".strip()[:500]
+                PaymentEvent.objects.filter(pk=event.pk).update(note=event.note)
     if changed:
         logger.info("payment %s: %s → %s (%s)", payment.reference, before, payment.status, source)
     return EventResult(payment, event, changed=changed)
 
 
-def mark_order_paid(payment: Payment) -> None:
-    """Mark the linked order paid, or create a direct order from the payment's basket."""
+def mark_order_paid(payment: Payment) -> str:
+    """Mark the linked order paid, or create a direct order from the payment's basket.
+
+    A paid amount that differs from the order's total never marks the order paid: the order
+    is flagged for staff (needs attention + an alert) and the problem is returned."""
     from orders.services.direct import create_direct_order_for_payment
 
     if payment.order_id is None:
         create_direct_order_for_payment(payment)
-        return
+        return ""
     from orders.models import Order
 
-    Order.objects.filter(pk=payment.order_id, paid_at__isnull=True).update(paid_at=payment.paid_at)
+    order = Order.objects.select_for_update().get(pk=payment.order_id)
+    if payment.amount != order.total_price:
+        problem = gettext(
+            "paid %(paid)s ₸ but order %(code)s totals %(total)s ₸: the order is not marked "
+            "paid; check it and refund or collect the difference"
+        ) % {"paid": payment.amount, "code": order.code, "total": order.total_price}
+        reason = f"{order.attention_reason}\n{problem}".strip()
+        Order.objects.filter(pk=order.pk).update(needs_attention=True, attention_reason=reason)
+        logger.warning("payment %s: %s", payment.reference, problem)
+        key, text = f"payment-amount:{payment.reference}", f"{payment.reference}: {problem}"
+        transaction.on_commit(lambda: _alert(key, text))
+        return problem
+    Order.objects.filter(pk=order.pk, paid_at__isnull=True).update(paid_at=payment.paid_at)
+    return ""
+
+
+def _alert(key: str, text: str) -> None:
+    from backoffice.alerts import send_alert
+
+    send_alert(key=key, text=text)

@@ -103,6 +103,7 @@ def apply_notification(note: Notification, *, source: str):
         amount=note.amount,
         raw=note.raw,
         transaction_id=note.transaction_id,
+        record_noop=False,
     )
 
 

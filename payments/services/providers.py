@@ -37,6 +37,7 @@ class ProviderStatus:
     transaction_id: str = ""
     remote: str = ""
     raw: dict = field(default_factory=dict)
+    note: str = ""
 
 
 class DemoProvider:
@@ -60,8 +61,13 @@ class DemoProvider:
         return ProviderStatus(None)
 
 
-# Kaspi's statuses (partner API, A.6) → ours. Unknown words stay pending and are logged.
-KASPI_STATUS = {"QrTokenCreated": None, "Wait": None, "Processed": "paid", "Error": "failed"}
+# Kaspi's statuses (partner API, A.6). Error is "failed" or "expired" depending on the
+# time (see KaspiQrProvider.status); unknown words stay pending and are logged.
+KASPI_WAITING = ("QrTokenCreated", "Wait")
+# Our clock and Kaspi's may differ a little: an Error this close to a deadline counts as
+# the deadline (a decline is a person pressing a button, seconds before is unlikely), and
+# a payment still waiting is expired here only this long after its deadline.
+CLOCK_SKEW_SECONDS = 2
 
 
 class KaspiQrProvider:
@@ -126,28 +132,53 @@ class KaspiQrProvider:
         )
 
     def status(self, payment) -> ProviderStatus:
+        """Kaspi's status, mapped: Processed → paid; Error → expired when it came after the
+        QR's ExpireDate or after the scan / confirmation timeout, else failed (a decline);
+        still waiting past those timeouts → expired here, without waiting for Kaspi."""
         data = self.client.status(payment.external_id)
         remote = str(data.get("Status") or "")
         now = timezone.now()
-        options = payment.options or {}
-        if remote not in KASPI_STATUS:
+        options = payment.options if payment.options is not None else {}
+        payment.options = options
+        if remote == "Wait" and not options.get("wait_since"):
+            options["wait_since"] = now.isoformat()  # the buyer scanned: confirmation runs
+        transaction_id = str(data.get("TransactionId") or "")
+        skew = timedelta(seconds=CLOCK_SKEW_SECONDS)
+        if remote == "Processed":
+            return ProviderStatus("paid", transaction_id, remote, data, note=remote)
+        if remote == "Error":
+            # An Error this close to a deadline counts as the deadline (clocks differ).
+            overdue = self.overdue(payment, now + skew, expire_date=True)
+            if overdue:
+                return ProviderStatus("expired", transaction_id, remote, data, note=overdue)
+            return ProviderStatus("failed", transaction_id, remote, data, note="declined")
+        if remote not in KASPI_WAITING:
             logger.warning("Kaspi QR: unknown status %r for %s", remote, payment.reference)
-        status = KASPI_STATUS.get(remote)
-        if status is None:
-            waited = (now - payment.created_at).total_seconds()
-            if remote == "Wait":
-                since = options.get("wait_since")
-                if since is None:
-                    options["wait_since"] = now.isoformat()
-                elif (now - datetime.fromisoformat(since)).total_seconds() > options.get(
-                    "confirm_timeout", settings.KASPI_QR_DEFAULT_CONFIRM_TIMEOUT
-                ):
-                    status = "expired"
-            elif waited > options.get("scan_timeout", settings.KASPI_QR_DEFAULT_SCAN_TIMEOUT):
-                status = "expired"
-        return ProviderStatus(
-            status, transaction_id=str(data.get("TransactionId") or ""), remote=remote, raw=data
-        )
+        # Still waiting: once scanned, the buyer has the confirmation timeout even past the
+        # QR's ExpireDate; before a scan, either deadline ends it.
+        # Expire here only once the deadline is clearly past on Kaspi's clock too.
+        overdue = self.overdue(payment, now - skew, expire_date=not options.get("wait_since"))
+        if overdue:
+            return ProviderStatus("expired", transaction_id, remote, data, note=overdue)
+        return ProviderStatus(None, transaction_id, remote, data)
+
+    @staticmethod
+    def overdue(payment, now, *, expire_date: bool) -> str:
+        """Which deadline has passed ("" if none): the confirmation timeout once scanned
+        (Wait seen), the scan timeout before, and the QR's ExpireDate if `expire_date`."""
+        options = payment.options or {}
+        if expire_date and payment.expires_at and now >= payment.expires_at:
+            return "QR expired (ExpireDate passed)"
+        since = options.get("wait_since")
+        if since:
+            seconds = options.get("confirm_timeout", settings.KASPI_QR_DEFAULT_CONFIRM_TIMEOUT)
+            start, what = datetime.fromisoformat(since), "confirmation timeout passed"
+        else:
+            seconds = options.get("scan_timeout", settings.KASPI_QR_DEFAULT_SCAN_TIMEOUT)
+            start, what = payment.created_at, "not scanned within the scan timeout"
+        if start and now >= start + timedelta(seconds=float(seconds)):
+            return what
+        return ""
 
 
 def _parse_date(value) -> datetime | None:

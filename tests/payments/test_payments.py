@@ -379,3 +379,71 @@ def test_reconciliation_finds_each_kind_and_exports_csv(staff_client):
     csv_text = staff_client.get(url, {"format": "csv"}).content.decode()
     assert csv_text.splitlines()[0] == "kind,payment,order,payment_amount,order_amount,detail"
     assert len(csv_text.splitlines()) == 4
+
+
+# --- A payment for an order is checked against it (issue 15, item 10) --------------------------
+
+
+def test_payment_for_an_order_must_equal_the_amount_due(capsys):
+    order = Order.objects.create(channel="direct", code="D123", total_price=50000)
+    with pytest.raises(PaymentRejected, match="differs from the 50000 ₸ due"):
+        create_payment(amount=1, order=order)
+    with pytest.raises(CommandError, match="differs from the 50000 ₸ due"):
+        call_command("create_payment", "--order", "D123", "--amount", "1")
+    assert not Payment.objects.exists()
+    call_command("create_payment", "--order", "D123")  # the amount due by default
+    assert Payment.objects.get().amount == 50000
+    Order.objects.filter(pk=order.pk).update(paid_at="2026-01-01T00:00:00Z")
+    Payment.objects.update(status="failed")
+    with pytest.raises(PaymentRejected, match="already paid"):
+        create_payment(order=Order.objects.get(pk=order.pk))
+
+
+def test_paid_amount_other_than_the_order_total_never_marks_it_paid(mailoutbox, settings):
+    settings.STAFF_ALERT_EMAILS = ["staff@example.kz"]
+    order = Order.objects.create(channel="direct", code="D124", total_price=50000)
+    payment = create_payment(amount=50000, order=order)
+    # The order changed after the QR was made (a line removed): 50 000 paid, 45 000 due.
+    Order.objects.filter(pk=order.pk).update(total_price=45000)
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        apply_payment_event(payment_id=payment.pk, source="poll", key="k", status="paid")
+    order.refresh_from_db()
+    assert order.paid_at is None
+    assert order.needs_attention
+    assert "paid 50000 ₸ but order D124 totals 45000 ₸" in order.attention_reason
+    assert "not marked paid" in PaymentEvent.objects.get(key="k").note
+    assert len(mailoutbox) == 1
+    assert "D124" in mailoutbox[0].body
+
+
+# --- Oversized webhooks and no-op events (item 12) ----------------------------------------------
+
+
+@pytest.mark.parametrize("size", [100 * 1024, 5 * 1024 * 1024])
+def test_oversized_webhook_is_stored_cut_and_answered_in_json(client, payment, size):
+    body = json.dumps({**notification(payment), "padding": "x" * size})
+    response = post_webhook(client, body)
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert "body too large" in response.json()["error"]
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.body_bytes == len(body.encode())
+    assert len(delivery.body) == 64 * 1024
+    assert (delivery.result, delivery.http_status) == ("rejected", 413)
+    assert Payment.objects.get(pk=payment.pk).status == "pending"
+
+
+def test_normal_webhook_records_its_size(client, payment):
+    body = json.dumps(notification(payment))
+    assert post_webhook(client, body).status_code == 200
+    assert WebhookDelivery.objects.get().body_bytes == len(body.encode())
+
+
+def test_reimporting_what_the_webhook_applied_adds_no_event(client, payment):
+    assert post_webhook(client, notification(payment, transactionId="T0")).status_code == 200
+    before = PaymentEvent.objects.count()
+    report = import_payments(json.dumps(rows_for(payment)).encode())
+    assert (report.applied, report.duplicates, report.errors) == (0, 1, [])
+    assert PaymentEvent.objects.count() == before

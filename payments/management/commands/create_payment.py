@@ -9,8 +9,10 @@ class Command(BaseCommand):
     help = "Create a payment through the configured provider and print its id, link and page."
 
     def add_arguments(self, parser):
-        parser.add_argument("--amount", type=int, required=True, help="whole tenge")
-        parser.add_argument("--order", help="number of a direct order to pay")
+        parser.add_argument(
+            "--amount", type=int, help="whole tenge (with --order: must equal the amount due)"
+        )
+        parser.add_argument("--order", help="number of a direct order to pay (its amount due)")
         parser.add_argument("--description", default="")
 
     def handle(self, *args, amount, order, description, **options):
@@ -19,6 +21,8 @@ class Command(BaseCommand):
             target = Order.objects.filter(code=order, channel=Order.Channel.DIRECT).first()
             if target is None:
                 raise CommandError(f"no direct order {order!r}")
+        elif amount is None:
+            raise CommandError("give --amount, or --order to pay a direct order's amount due")
         try:
             payment = create_payment(amount=amount, order=target, description=description)
         except BackofficeError as exc:

@@ -28,7 +28,19 @@ class Command(BaseCommand):
                     raise CommandError("no trade points: create one in the Kaspi Pay app")
                 self.stdout.write("Run again with --trade-point ID.")
                 return
-            token = client.register_device(device_id=device_id, trade_point_id=trade_point)
+            # Send the id exactly as the list returned it (a number), not the typed text.
+            point = next(
+                (p for p in points if str(p.get("TradePointId")).strip() == trade_point.strip()),
+                None,
+            )
+            if point is None:
+                known = ", ".join(str(p.get("TradePointId")) for p in points) or "—"
+                raise CommandError(
+                    f"trade point {trade_point!r} is not in Kaspi's list (known: {known})"
+                )
+            token = client.register_device(
+                device_id=device_id, trade_point_id=point.get("TradePointId")
+            )
         except BackofficeError as exc:
             raise CommandError(str(exc)) from None
         if not token:
@@ -38,7 +50,7 @@ class Command(BaseCommand):
         KaspiQrDevice.objects.update_or_create(
             device_id=device_id,
             defaults={
-                "trade_point_id": trade_point,
+                "trade_point_id": str(point.get("TradePointId")),
                 "trade_point_name": names.get(str(trade_point), ""),
                 "token": token,
                 "active": True,
