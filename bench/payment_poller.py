@@ -139,8 +139,7 @@ def main():
     print(
         f"poller tasks: {len(tasks)} (handovers {max(len(tasks) - 1, 0)}), "
         f"most running at once: {peak} (two only during handovers, {overlap * 1000:.0f} ms "
-        f"in total), results: "
-        + ", ".join(sorted({str(t.result).split(':')[0] for t in tasks}))
+        f"in total), results: " + ", ".join(sorted({str(t.result).split(":")[0] for t in tasks}))
     )
     ok = gaps and worst <= INTERVAL + 1 and (peak <= 1 or overlap < 0.5) and len(seen) == PAYMENTS
     print(f"targets: gaps ≤ {INTERVAL + 1} s, ≤ 1 worker busy -> {'PASS' if ok else 'FAIL'}")
