@@ -112,11 +112,14 @@ def main():
         gaps += [b - a for a, b in zip(times, times[1:], strict=False)]
     checks = sum(len(times) for times in seen.values())
     tasks = list(Task.objects.filter(func="payments.tasks.poll_payments_task"))
-    edges = sorted(
-        [(t.started.timestamp(), 1) for t in tasks] + [(t.stopped.timestamp(), -1) for t in tasks]
-    )
-    # At a handover the next slice may start while the last is returning (it queued its
-    # successor after releasing the lock, so their checks never overlap): measured apart.
+    # django-q2's `started` is when a task was queued; the task reports how long it ran.
+    edges = []
+    for t in tasks:
+        ran = float(str(t.result).rsplit(" in ", 1)[1].split()[0])
+        edges += [(t.stopped.timestamp() - ran, 1), (t.stopped.timestamp(), -1)]
+    edges.sort()
+    # A slice queues its successor after releasing the lock, so their checks never
+    # overlap; any overlap of the tasks themselves is measured too.
     busy = peak = 0
     overlap, since = 0.0, None
     for at, step in edges:
@@ -138,10 +141,10 @@ def main():
     )
     print(
         f"poller tasks: {len(tasks)} (handovers {max(len(tasks) - 1, 0)}), "
-        f"most running at once: {peak} (two only during handovers, {overlap * 1000:.0f} ms "
-        f"in total), results: " + ", ".join(sorted({str(t.result).split(":")[0] for t in tasks}))
+        f"most running at once: {peak} (more than one for {overlap * 1000:.0f} ms), results: "
+        + ", ".join(sorted({str(t.result).split(":")[0] for t in tasks}))
     )
-    ok = gaps and worst <= INTERVAL + 1 and (peak <= 1 or overlap < 0.5) and len(seen) == PAYMENTS
+    ok = gaps and worst <= INTERVAL + 1 and peak <= 1 and len(seen) == PAYMENTS
     print(f"targets: gaps ≤ {INTERVAL + 1} s, ≤ 1 worker busy -> {'PASS' if ok else 'FAIL'}")
     sys.exit(0 if ok else 1)
 

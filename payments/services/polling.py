@@ -31,6 +31,7 @@ from .providers import get_provider
 logger = logging.getLogger(__name__)
 
 POLLER_LOCK = "payment-poller"
+QUEUED = "queued"  # holder while a poller task waits in the queue
 # A poller wakes at least this often (to beat its heartbeat), however long the interval.
 MAX_SLEEP_SECONDS = 5.0
 # Payments due within this much of each other are checked in the same round.
@@ -110,17 +111,27 @@ def _stale_before():
     return timezone.now() - timedelta(seconds=settings.PAYMENTS_POLLER_STALE_SECONDS)
 
 
-def _acquire(holder: str) -> bool:
+def _lock_row() -> None:
     if not JobLock.objects.filter(kind=POLLER_LOCK).exists():
         try:
             with transaction.atomic():
                 JobLock.objects.create(kind=POLLER_LOCK)
         except IntegrityError:
             pass  # another process created it first
+
+
+def _free():
+    """The lock is free: nobody holds it, or its holder went silent."""
+    return Q(holder="") | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=_stale_before())
+
+
+def _acquire(holder: str) -> bool:
+    """Take the lock if it is free or only reserved by start_poller ("queued")."""
+    _lock_row()
     now = timezone.now()
     return (
         JobLock.objects.filter(kind=POLLER_LOCK)
-        .filter(Q(holder="") | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=_stale_before()))
+        .filter(_free() | Q(holder=QUEUED))
         .update(holder=holder, acquired_at=now, heartbeat_at=now)
         == 1
     )
@@ -191,8 +202,17 @@ def run_poller(
 
 
 def start_poller() -> bool:
-    """Queue the poller unless one is alive. True when one was queued."""
-    if poller_alive():
+    """Queue the poller unless one runs or is already queued. True when one was queued.
+
+    The lock is reserved ("queued") in the same UPDATE that decides, so a burst of new
+    payments queues one task, not one each."""
+    _lock_row()
+    reserved = (
+        JobLock.objects.filter(kind=POLLER_LOCK)
+        .filter(_free())
+        .update(holder=QUEUED, heartbeat_at=timezone.now())
+    )
+    if not reserved:
         return False
     from django_q.tasks import async_task
 
