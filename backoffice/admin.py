@@ -4,7 +4,11 @@ from datetime import timedelta
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery, Sum
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -203,7 +207,7 @@ def _locked_until(attempt):
         return None
     if attempt.failures_since_start >= settings.LOGIN_FAILURE_LIMIT:
         return until
-    if (attempt.address_failures or 0) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT:
+    if _address_locked(attempt):
         return until
     return None
 
@@ -212,7 +216,13 @@ def _locked_until(attempt):
 class LoginLockAdmin(admin.ModelAdmin):
     """The owner's list of login locks (django-axes' attempts), with "Unlock"."""
 
-    list_display = ["username", "ip_address", "failures_since_start", "attempt_time", "lock"]
+    list_display = [
+        "username",
+        "ip_address",
+        "failures_since_start",
+        "lock",
+        "unlock_button",
+    ]
     list_filter = [_LockedFilter]
     search_fields = ["username", "ip_address"]
     actions = ["unlock"]
@@ -254,15 +264,61 @@ class LoginLockAdmin(admin.ModelAdmin):
         until = _locked_until(obj)
         return timezone.localtime(until).strftime("%d.%m.%Y %H:%M") if until else "—"
 
+    @admin.display(description="")
+    def unlock_button(self, obj):
+        if not _locked_until(obj):
+            return ""
+        url = reverse("admin:axes_accessattempt_unlock", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Unlock"))
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, {"title": _("Login locks"), **(extra_context or {})}
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.unlock_view)
+        return [
+            path("<int:pk>/unlock/", view, name="axes_accessattempt_unlock"),
+            *super().get_urls(),
+        ]
+
+    def unlock_view(self, request, pk):
+        """The row's "Unlock" button: asks once, then lifts the lock."""
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        attempt = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method == "POST":
+            count = self._unlock([attempt])
+            self.message_user(request, _("Locks lifted: %(n)s attempts cleared.") % {"n": count})
+            return redirect("admin:axes_accessattempt_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Unlock"),
+            "attempt": attempt,
+            "whole_address": _address_locked(attempt),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/axes/unlock_confirm.html", context)
+
     @admin.action(description=_("Unlock"), permissions=["delete"])
     def unlock(self, request, queryset):
+        count = self._unlock(list(queryset))
+        self.message_user(request, _("Locks lifted: %(n)s attempts cleared.") % {"n": count})
+
+    @staticmethod
+    def _unlock(attempts) -> int:
         from axes.utils import reset
 
         count = 0
-        for attempt in list(queryset):
-            if (attempt.address_failures or 0) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT:
+        for attempt in attempts:
+            if _address_locked(attempt):
                 # The address's lock counts every name tried from it: lift all of them.
                 count += reset(ip=attempt.ip_address)
             else:
                 count += reset(username=attempt.username, ip=attempt.ip_address)
-        self.message_user(request, _("Locks lifted: %(n)s attempts cleared.") % {"n": count})
+        return count
+
+
+def _address_locked(attempt) -> bool:
+    return (attempt.address_failures or 0) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT

@@ -294,7 +294,7 @@ def to_xlsx(rows: list[dict], *, title: str, key_label: str | None = None) -> by
             sheet.column_dimensions[column[0].column_letter].width = min(max(width + 2, 10), 60)
             if field in ("revenue", "dealer_price", "kaspi_price", "margin"):
                 for c in column[1:]:
-                    c.number_format = "# ##0"
+                    c.number_format = "#,##0"  # Excel shows its own separator: a space in Russian
             if field in ("key", "day") and rows and isinstance(rows[0][field], date):
                 for c in column[1:]:
                     c.number_format = "DD.MM.YYYY"

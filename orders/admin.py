@@ -194,7 +194,7 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         (
             _("Yours to edit (staff)"),
             {
-                "fields": ["needs_attention", "attention_reason"],
+                "fields": ["staff_note", "needs_attention", "attention_reason"],
                 "description": _(
                     "Only these fields are the shop's own; the rest comes from Kaspi or "
                     "from the system and changes only through the actions."

@@ -87,6 +87,8 @@ class Order(models.Model):
     )
     needs_attention = models.BooleanField(_("needs attention"), default=False, db_index=True)
     attention_reason = models.TextField(_("why"), blank=True)
+    # The shop's own words about the order (Kaspi never sees it; imports never touch it).
+    staff_note = models.TextField(_("staff note"), blank=True)
     alerted_at = models.DateTimeField(_("staff alerted"), null=True, blank=True)
     reminded_at = models.DateTimeField(_("reminder sent"), null=True, blank=True)
     raw = models.TextField(_("Kaspi data"), blank=True)

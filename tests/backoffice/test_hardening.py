@@ -216,6 +216,36 @@ def test_owner_lists_locks_and_unlocks(client, django_user_model, settings):
     assert again.status_code == 302  # unlocked
 
 
+def test_row_button_lifts_an_address_lock(client, django_user_model, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 4
+    owner = django_user_model.objects.create_superuser("owner", "", "owner-password-1")
+    django_user_model.objects.create_user("clerk", password="clerk-password-1", is_staff=True)
+    url = reverse("admin:login")
+    for n in range(4):  # four names from one address: the address is locked
+        client.post(url, {"username": f"name{n}", "password": "wrong"}, REMOTE_ADDR="10.0.0.7")
+    locked = client.post(
+        url, {"username": "clerk", "password": "clerk-password-1"}, REMOTE_ADDR="10.0.0.7"
+    )
+    assert locked.status_code == 429
+
+    client.force_login(owner)
+    listing = client.get(reverse("admin:axes_accessattempt_changelist"))
+    from axes.models import AccessAttempt
+
+    attempt = AccessAttempt.objects.filter(ip_address="10.0.0.7").first()
+    button = reverse("admin:axes_accessattempt_unlock", args=[attempt.pk])
+    assert button in listing.text
+    assert client.get(button).status_code == 200  # asks first
+    assert client.post(button).status_code == 302
+    assert not AccessAttempt.objects.filter(ip_address="10.0.0.7").exists()
+    client.logout()
+    again = client.post(
+        url, {"username": "clerk", "password": "clerk-password-1"}, REMOTE_ADDR="10.0.0.7"
+    )
+    assert again.status_code == 302
+
+
 def test_staff_do_not_see_login_locks(staff_in):
     client = staff_in(ORDER_MANAGER)
     assert client.get(reverse("admin:axes_accessattempt_changelist")).status_code == 403

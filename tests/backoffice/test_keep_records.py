@@ -56,7 +56,9 @@ def test_order_page_edits_only_the_staff_fields(staff_client, records):
         page = staff_client.get(url)
         assert "Yours to edit (staff)" in page.text
         form_fields = set(page.context["adminform"].form.fields)
+        assert "staff_note" in form_fields
         assert form_fields <= {
+            "staff_note",
             "needs_attention",
             "attention_reason",
             "customer_name",
@@ -95,3 +97,22 @@ def test_paid_direct_sale_needs_its_refund_first(records):
         cancel_order(order=direct, reason="BUYER_CANCELLATION_BY_MERCHANT")
     direct.refresh_from_db()
     assert direct.status != "CANCELLED"
+
+
+def test_staff_note_survives_a_kaspi_reimport(staff_client, records):
+    kaspi, _direct = records["orders_order"]
+    url = reverse("admin:orders_order_change", args=[kaspi.pk])
+    response = staff_client.post(
+        url, {"staff_note": "Покупатель просил позвонить", "needs_attention": "", **_inlines()}
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    kaspi.refresh_from_db()
+    assert kaspi.staff_note == "Покупатель просил позвонить"
+    assert (kaspi.status, kaspi.total_price) == ("ACCEPTED_BY_MERCHANT", 1000)
+
+
+def _inlines():
+    data = {}
+    for prefix in ("entries", "purchase", "fulfilment_events", "actions"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    return data
