@@ -28,7 +28,7 @@ from .models import (
     Product,
 )
 from .services.cards import card_preview, refresh_attributes, refresh_details
-from .services.feed import request_feed_build
+from .services.feed import request_feed_build, store_plan
 from .services.pricing import preview_prices, reprice_products
 from .services.sync import request_catalog_sync
 from .skus import sku_warnings
@@ -120,6 +120,7 @@ class ProductAdmin(admin.ModelAdmin):
         "listed",
         "price_on_request",
         "price_review",
+        "below_cost",
         "is_new",
         StockFilter,
         CardFilter,
@@ -163,6 +164,8 @@ class ProductAdmin(admin.ModelAdmin):
         "price_rule",
         "price_review",
         "price_review_note",
+        "below_cost",
+        "store_split",
         "feed_available",
         "feed_price",
         "offer_off_since",
@@ -184,6 +187,8 @@ class ProductAdmin(admin.ModelAdmin):
                     "price_rule",
                     "price_review",
                     "price_review_note",
+                    "below_cost",
+                    "store_split",
                     "feed_available",
                     "feed_price",
                     "offer_off_since",
@@ -223,6 +228,17 @@ class ProductAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # products come from the supplier sync
+
+    @admin.display(description=_("Stock per pickup point"))
+    def store_split(self, obj):
+        """How the price list shares this product's free units between the pickup points
+        (KASPI_STORE_STOCK), so no unit is promised twice."""
+        plan = store_plan()
+        free = max(obj.quantity - obj.reserved_quantity, 0) if obj.available else 0
+        return " · ".join(
+            f"{store} ({share.normalize():f} %): {units}"
+            for store, share, units in zip(plan.stores, plan.shares, plan.split(free), strict=True)
+        )
 
     @admin.display(description=_("supplier data"))
     def raw_pretty(self, obj):

@@ -180,3 +180,13 @@ def test_store_shares_parsed():
     result = _import_settings(KASPI_STORE_ID="PP1,PP2", KASPI_STORE_STOCK="PP1=70,PP2=30")
     assert result.returncode == 0, result.stderr
     assert "'PP1': Decimal('70')" in result.stdout
+
+
+def test_admin_shows_the_split_per_pickup_point(settings, staff_client):
+    settings.KASPI_STORE_IDS = ["PP1", "PP2"]
+    settings.KASPI_STORE_SHARES = {"PP1": Decimal(70), "PP2": Decimal(30)}
+    product = factories.product(article="1", sku="AS1", quantity=5, kaspi_price=5000)
+
+    page = staff_client.get(f"/admin/catalog/product/{product.pk}/change/").content.decode()
+
+    assert "PP1 (70 %): 4 · PP2 (30 %): 1" in page
