@@ -231,3 +231,24 @@ def test_two_processes_share_one_budget(fake_server, supplier, settings):
 
     assert len(supplier.log) == 9
     assert supplier.refused() == 0
+
+
+def test_a_403_holds_back_every_process():
+    """After a 403 the supplier's clock restarted: no one (any process) may call for the
+    pause, and the next slot after it still keeps the spacing."""
+    clock = {"now": 1000.0}
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(round(seconds, 3))
+        clock["now"] += seconds
+
+    refused = RateLimiter("hold", 5.0, margin=0.5, clock=lambda: clock["now"], sleep=sleep)
+    other = RateLimiter("hold", 5.0, margin=0.5, clock=lambda: clock["now"], sleep=sleep)
+    refused.wait()
+    refused.hold(10.0)
+
+    other.wait()
+    other.wait()
+
+    assert sleeps == [10.0, 5.5]
