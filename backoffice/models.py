@@ -16,6 +16,9 @@ class SyncRun(models.Model):
         STOCK = "stock", _("Stock and price sync")
         FEED = "feed", _("Price list build")
         ORDERS = "orders", _("Order import")
+        MARKET = "market", _("Kaspi market read")
+        REPRICE = "reprice", _("Kaspi repricing")
+        CARD_LINKS = "card_links", _("Kaspi card links")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")

@@ -15,6 +15,7 @@ from django.utils import timezone
 def cleanup(*, dry_run: bool = False, now=None) -> dict[str, int]:
     from django_q.models import Success
 
+    from catalog.models import MarketObservation
     from orders.models import Order
     from payments.models import WebhookDelivery
 
@@ -32,6 +33,9 @@ def cleanup(*, dry_run: bool = False, now=None) -> dict[str, int]:
         "runs": SyncRun.objects.filter(created_at__lt=before(settings.RETENTION_RUNS_DAYS)),
         "alerts": Alert.objects.filter(sent_at__lt=before(settings.RETENTION_ALERTS_DAYS)),
         "task_results": Success.objects.filter(stopped__lt=before(settings.RETENTION_RUNS_DAYS)),
+        "market_observations": MarketObservation.objects.filter(
+            observed_at__lt=before(settings.RETENTION_MARKET_DAYS)
+        ),
         "customer_data": Order.objects.filter(
             channel=Order.Channel.KASPI,
             status__in=Order.FINAL_STATUSES,
@@ -47,6 +51,7 @@ def cleanup(*, dry_run: bool = False, now=None) -> dict[str, int]:
         targets["runs"].delete()
         targets["alerts"].delete()
         targets["task_results"].delete()
+        targets["market_observations"].delete()
         targets["customer_data"].update(
             customer_name="", customer_phone="", delivery_address="", raw=""
         )

@@ -31,6 +31,16 @@ def schedule_specs() -> list[dict]:
             "minutes": 10,
         },
         {
+            "name": "kaspi-market",
+            "func": "catalog.tasks.read_market_task",
+            "minutes": settings.KASPI_MARKET_INTERVAL_MINUTES,
+        },
+        {
+            "name": "kaspi-reprice",
+            "func": "catalog.tasks.reprice_kaspi_task",
+            "minutes": settings.REPRICER_FEED_CYCLE_MINUTES,
+        },
+        {
             "name": "kaspi-card-imports",
             "func": "catalog.tasks.poll_card_imports_task",
             "minutes": settings.KASPI_CARDS_POLL_MINUTES,

@@ -7,6 +7,7 @@ django-environ and has a development default; `.env.example` documents each one.
 import re
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -347,6 +348,51 @@ ORDERS_OVERLAP_HOURS = env.int("ORDERS_OVERLAP_HOURS", default=3)
 # How far back the first incremental import looks.
 ORDERS_INITIAL_DAYS = env.int("ORDERS_INITIAL_DAYS", default=14)
 ORDERS_IMPORT_MAX_AGE_MINUTES = env.int("ORDERS_IMPORT_MAX_AGE_MINUTES", default=90)
+
+# --- Kaspi market and the repricer (docs/kaspi-offers.md) -------------------------------
+# The public site (offers, search, card pages). Unset: the scheme and host of
+# KASPI_SHOP_API_URL, so a local shop API never sends us to the real kaspi.kz.
+_shop_api = urlsplit(KASPI_SHOP_API_URL)
+KASPI_PUBLIC_URL = env.str(
+    "KASPI_PUBLIC_URL", default=f"{_shop_api.scheme}://{_shop_api.netloc}"
+).rstrip("/")
+# Our shop in the offers answers (most likely the price list's merchantid, unconfirmed).
+KASPI_OFFERS_MERCHANT_ID = env.str("KASPI_OFFERS_MERCHANT_ID", default=KASPI_MERCHANT_ID)
+KASPI_HOME_CITY = env.str("KASPI_HOME_CITY", default="750000000")
+KASPI_CITIES = env.list("KASPI_CITIES", default=[KASPI_HOME_CITY])
+if KASPI_HOME_CITY not in KASPI_CITIES:
+    KASPI_CITIES = [KASPI_HOME_CITY, *KASPI_CITIES]
+# One request at a time, at least this many seconds apart (the doc: ~20x under the block).
+KASPI_OFFERS_MIN_INTERVAL = env.float("KASPI_OFFERS_MIN_INTERVAL", default=2.0)
+KASPI_OFFERS_USER_AGENT = env.str(
+    "KASPI_OFFERS_USER_AGENT",
+    default="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+)
+KASPI_OFFERS_MAX_PAGES = env.int("KASPI_OFFERS_MAX_PAGES", default=1)
+# Reads per kaspi_market run (the schedule runs every KASPI_MARKET_INTERVAL_MINUTES).
+KASPI_MARKET_BATCH = env.int("KASPI_MARKET_BATCH", default=400)
+KASPI_MARKET_INTERVAL_MINUTES = env.int("KASPI_MARKET_INTERVAL_MINUTES", default=15)
+# Target ages: important (card, city) pairs in the home city, and every other pair.
+KASPI_MARKET_HOT_MINUTES = env.int("KASPI_MARKET_HOT_MINUTES", default=60)
+KASPI_MARKET_MAX_AGE_MINUTES = env.int("KASPI_MARKET_MAX_AGE_MINUTES", default=24 * 60)
+RETENTION_MARKET_DAYS = env.int("RETENTION_MARKET_DAYS", default=30)
+# suggest (staff approve) or auto (applied with the next price-list build).
+REPRICER_MODE = env.str("REPRICER_MODE", default="suggest")
+# Break-even floor: the commission per Kaspi category comes from the admin table (its "*"
+# row, else KASPI_COMMISSION_PERCENT, for a category not in it; this picks the with- or
+# without-VAT column), the tax is SALES_TAX_PERCENT; our delivery and packaging per unit.
+KASPI_COMMISSION_WITH_VAT = env.bool("KASPI_COMMISSION_WITH_VAT", default=True)
+KASPI_DELIVERY_COST = env.int("KASPI_DELIVERY_COST", default=0)
+KASPI_PACKAGING_COST = env.int("KASPI_PACKAGING_COST", default=0)
+# Moves: one per product per feed cycle, a cap per step, raises after a cooldown, a change
+# above the anomaly share waits for approval even in auto mode.
+REPRICER_FEED_CYCLE_MINUTES = env.int("REPRICER_FEED_CYCLE_MINUTES", default=60)
+REPRICER_MAX_STEP_PERCENT = Decimal(env.str("REPRICER_MAX_STEP_PERCENT", default="5"))
+REPRICER_RAISE_COOLDOWN_MINUTES = env.int("REPRICER_RAISE_COOLDOWN_MINUTES", default=180)
+REPRICER_ANOMALY_SHARE = Decimal(env.str("REPRICER_ANOMALY_SHARE", default="0.2"))
+# Market observations older than this are not used for pricing.
+REPRICER_MARKET_MAX_AGE_MINUTES = env.int("REPRICER_MARKET_MAX_AGE_MINUTES", default=180)
 
 # --- Fulfilment and staff alerts ---------------------------------------------------------
 # Accept new Kaspi orders automatically when every line is in stock and priced above cost.

@@ -666,3 +666,11 @@ class CardImportAdmin(ReadOnlyAdmin):
     @admin.display(description=_("Kaspi result"))
     def result_pretty(self, obj):
         return pretty_json(obj.result)
+
+
+# The repricer's admin (issue 19) lives in its own module; the product page shows the
+# Kaspi card link (edited on its own page) and the repricer's history with a price chart,
+# as read-only fields so the product form's POST stays as it was.
+from .admin_market import add_repricer_fields  # noqa: E402
+
+add_repricer_fields(ProductAdmin)

@@ -508,3 +508,26 @@ class CardState(models.TextChoices):
     SENT = "sent", _("sent, waiting for Kaspi")
     ACCEPTED = "accepted", _("accepted")
     ERROR = "error", _("error")
+
+
+# The repricer's models live in their own module (issue 19); imported here so Django
+# registers them with the catalog app.
+from .market_models import (  # noqa: E402
+    CityPrice,
+    KaspiCardLink,
+    KaspiCommission,
+    MarketObservation,
+    MarketState,
+    PriceChange,
+    RepricingRule,
+)
+
+__all__ = [
+    "CityPrice",
+    "KaspiCardLink",
+    "KaspiCommission",
+    "MarketObservation",
+    "MarketState",
+    "PriceChange",
+    "RepricingRule",
+]

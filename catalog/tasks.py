@@ -56,3 +56,17 @@ def poll_card_imports_task() -> int:
     from .services.cards import poll_card_imports
 
     return poll_card_imports()
+
+
+def read_market_task(run_id: int | None = None) -> str:
+    """Read the due (card, city) pairs of linked Kaspi cards (scheduled, or queued by staff)."""
+    from .services.market import run_market_read
+
+    return run_market_read(run_id=run_id, triggered_by="schedule").summary()
+
+
+def reprice_kaspi_task(run_id: int | None = None) -> str:
+    """Compute repricer proposals from the stored market (applied in REPRICER_MODE=auto)."""
+    from .services.repricer import run_reprice
+
+    return run_reprice(run_id=run_id, triggered_by="schedule").summary()

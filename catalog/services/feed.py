@@ -36,6 +36,7 @@ from backoffice.runs import enqueue_job, heartbeat, run_job
 from ..feedcheck import FeedCheckError, count_valid_offers
 from ..models import OFFERABLE, FeedBuild, Product
 from ..skus import sku_is_valid
+from .feed_prices import applied_city_prices, offer_city_prices, write_price
 from .pricing import refresh_below_cost
 
 logger = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
     preorder_cap = settings.FEED_PREORDER_MAX_DAYS
     placeholder = settings.FEED_BRAND_PLACEHOLDER
     brands: dict[str | None, str] = {}
+    city_prices = applied_city_prices()
     with etree.xmlfile(stream, encoding="utf-8") as xf:
         element, write = xf.element, xf.write
         xf.write_declaration()
@@ -303,8 +305,8 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
                                 # namespace (a detached Element would redeclare it).
                                 with element(T_AVAILABILITY, attrs):
                                     pass
-                        with element(T_PRICE):
-                            write(str(price))
+                        applied = city_prices.get(pk) if offerable else None
+                        write_price(element, write, price, offer_city_prices(price, applied))
     return stats
 
 

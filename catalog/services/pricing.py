@@ -8,13 +8,13 @@ sync and by `reprice_products()`, so the price-list build only reads stored valu
 
 import logging
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from ..models import Category, PriceRule, Product
+from ..models import Category, CityPrice, KaspiCommission, PriceRule, Product
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ def break_even_price(
     commission_percent: Decimal | None = None,
     tax_percent: Decimal | None = None,
     extra_costs: int | Decimal = 0,
+    master_category: str | None = None,
+    commissions: "CommissionTable | None" = None,
 ) -> int:
     """The lowest Kaspi price, in whole tenge, that still covers what a unit costs us.
 
@@ -42,7 +44,13 @@ def break_even_price(
     (docs/kaspi-offers.md §9). The commission is one flat rate for now
     (KASPI_COMMISSION_PERCENT); a caller with a per-category rate passes it. Tax:
     SALES_TAX_PERCENT. `extra_costs` (delivery, packaging) in tenge.
+
+    With `master_category` (the card's Kaspi category as the offers name it) and no
+    explicit rate, the rate comes from the Kaspi commissions table (the repricer passes
+    `commissions`, loaded once per run; else it is read here).
     """
+    if commission_percent is None and master_category is not None:
+        commission_percent = (commissions or CommissionTable()).percent(master_category)
     commission = (
         settings.KASPI_COMMISSION_PERCENT if commission_percent is None else commission_percent
     )
@@ -148,6 +156,12 @@ class Pricer:
 
     def __init__(self):
         self.rules = list(PriceRule.objects.filter(active=True))
+        # Prices the repricer applied in the home city win over the rules (issue 19).
+        self.market_prices = dict(
+            CityPrice.objects.filter(city=settings.KASPI_HOME_CITY).values_list(
+                "product_id", "price"
+            )
+        )
         parents = dict(Category.objects.values_list("id", "parent_id"))
         self._paths: dict[int | None, tuple[int, ...]] = {None: ()}
         for category_id in parents:
@@ -162,9 +176,14 @@ class Pricer:
             category_id = parents.get(category_id)
         return tuple(reversed(path))
 
-    def quote(self, product: Product) -> PriceQuote:
+    def quote(self, product: Product, *, market: bool = True) -> PriceQuote:
+        """The rules' price, or the repricer's applied price when there is one (`market`)."""
         path = self._paths.get(product.category_id, ())
-        return kaspi_price(product, self.rules, category_path=path)
+        quote = kaspi_price(product, self.rules, category_path=path)
+        applied = self.market_prices.get(product.pk) if market else None
+        if applied and product.manual_price is None and not product.price_on_request:
+            return PriceQuote(int(applied), quote.rule, "repricer")
+        return quote
 
     def apply(self, product: Product) -> bool:
         """Store the quote on `product` (unless its price is frozen); True if it changed."""
@@ -263,3 +282,32 @@ def preview_prices(products) -> list[dict]:
             }
         )
     return rows
+
+
+# --- Commission per Kaspi category (docs/kaspi-offers.md §9) ----------------------------
+
+
+def _percent(value) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+class CommissionTable:
+    """Kaspi's commission per category (masterCategory), loaded once per run.
+
+    The row "*" is the default (seeded 12.5 % with VAT); without a row the flat setting
+    KASPI_COMMISSION_PERCENT is used. KASPI_COMMISSION_WITH_VAT picks the column.
+    """
+
+    def __init__(self):
+        column = "percent_with_vat" if settings.KASPI_COMMISSION_WITH_VAT else "percent_without_vat"
+        self.rates = dict(KaspiCommission.objects.values_list("master_category", column))
+
+    def percent(self, master_category: str = "") -> Decimal:
+        if master_category and master_category in self.rates:
+            return self.rates[master_category]
+        if KaspiCommission.DEFAULT in self.rates:
+            return self.rates[KaspiCommission.DEFAULT]
+        return _percent(settings.KASPI_COMMISSION_PERCENT)

@@ -175,6 +175,15 @@ class KaspiShopClient(HttpClient):
             )
         return page
 
+    def entry_card_code(self, entry_id: str) -> str:
+        """The Kaspi card of a sold item: `masterproducts.code` (= card id, unconfirmed)."""
+        page = self.get_json(f"orderentries/{quote(entry_id, safe='=+')}/product")
+        data = page.get("data") if isinstance(page, dict) else None
+        attributes = data.get("attributes") if isinstance(data, dict) else None
+        if not isinstance(attributes, dict):
+            raise ExternalServiceError(SERVICE, f"product of entry {entry_id}: unexpected shape")
+        return str(attributes.get("code") or "")
+
     def order_entries(self, order_id: str) -> list[dict]:
         page = self.get_json(f"orders/{quote(order_id, safe='=+')}/entries")
         if not isinstance(page, dict) or not isinstance(page.get("data"), list):
