@@ -248,13 +248,22 @@ class KaspiOffersClient:
         )
 
     def _wait_turn(self) -> None:
-        """Keep at least min_interval between the starts of two calls."""
+        """Wait until min_interval has passed since the previous call ENDED.
+
+        Counting from the end (not the start) keeps the gap Kaspi sees between two arrivals
+        at or above the setting whatever the network adds to one request and not the next.
+        """
         if self._last_call is not None:
             gap = self.clock() - self._last_call
             if gap < self.min_interval:
                 self.sleep(self.min_interval - gap)
-        self._last_call = self.clock()
         self.calls += 1
+
+    def _request(self, method: str, path: str, **kwargs):
+        try:
+            return self.http.request(method, path, **kwargs)
+        finally:
+            self._last_call = self.clock()
 
     def _headers(self, card_id: str, city: str) -> dict:
         return {
@@ -289,7 +298,7 @@ class KaspiOffersClient:
         for attempt in range(ATTEMPTS):
             wait = None
             try:
-                response = self.http.request(
+                response = self._request(
                     "POST",
                     OFFERS_PATH.format(card_id=card_id),
                     json=body,
@@ -362,7 +371,7 @@ class KaspiOffersClient:
         """Candidate cards for staff to confirm: id, title, brand, unitPrice, url."""
         city = city or settings.KASPI_HOME_CITY
         try:
-            response = self.http.request(
+            response = self._request(
                 "GET",
                 SEARCH_PATH,
                 params={"text": text, "page": page, "all": "false"},

@@ -40,10 +40,11 @@ class LinkResult:
     errors: list[str] = field(default_factory=list)
 
     def as_counts(self) -> dict:
+        # Prefixed: the totals per link status are counted beside these.
         return {
-            "linked": self.linked,
-            "unchanged": self.unchanged,
-            "candidates": self.candidates,
+            "new_links": self.linked,
+            "unchanged_links": self.unchanged,
+            "new_candidates": self.candidates,
             "errors": len(self.errors),
         }
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from backoffice.alerts import send_alert
@@ -151,6 +151,20 @@ def readable_links():
     return KaspiCardLink.objects.exclude(card_id="").exclude(status=KaspiCardLink.Status.CANDIDATES)
 
 
+def best_sellers(limit: int = 50, days: int = 30) -> set[int]:
+    """Product ids of the most sold units on Kaspi over the last `days`."""
+    from orders.models import OrderEntry
+
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        OrderEntry.objects.filter(product__isnull=False, order__creation_date__gte=since)
+        .values("product_id")
+        .annotate(units=Sum("quantity"))
+        .order_by("-units")[:limit]
+    )
+    return {row["product_id"] for row in rows}
+
+
 def _plan_items(links, cities: list[str], now) -> list[PlanItem]:
     states = {
         (s.product_id, s.city): s
@@ -162,6 +176,7 @@ def _plan_items(links, cities: list[str], now) -> list[PlanItem]:
         )
     )
     recent = now - timedelta(days=1)
+    sellers = best_sellers()
     items = []
     for link in links:
         for city in cities:
@@ -171,6 +186,7 @@ def _plan_items(links, cities: list[str], now) -> list[PlanItem]:
                 and link.product_id in on_sale
                 and (
                     state is None
+                    or link.product_id in sellers
                     or state.competitors > 0
                     or (state.moved_at is not None and state.moved_at >= recent)
                 )

@@ -180,7 +180,8 @@ class Pricer:
         """The rules' price, or the repricer's applied price when there is one (`market`)."""
         path = self._paths.get(product.category_id, ())
         quote = kaspi_price(product, self.rules, category_path=path)
-        applied = self.market_prices.get(product.pk) if market else None
+        # New rows of the sync are quoted as plain namespaces, without a pk yet.
+        applied = self.market_prices.get(getattr(product, "pk", None)) if market else None
         if applied and product.manual_price is None and not product.price_on_request:
             return PriceQuote(int(applied), quote.rule, "repricer")
         return quote

@@ -17,7 +17,6 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from backoffice.alerts import send_alert
@@ -33,6 +32,7 @@ from ..models import (
     Product,
     RepricingRule,
 )
+from .market import best_sellers
 from .pricing import NO_PRICE_AT_OR_BELOW, CommissionTable, Pricer, break_even_price
 
 logger = logging.getLogger(__name__)
@@ -182,10 +182,11 @@ def bounds(product: Product, link: KaspiCardLink, rule: RepricingRule, ctx: Cont
         floor = max(floor or 0, int(link.floor_price))
     ceiling = link.ceiling_price or rule.max_price
     if not ceiling:
-        if product.price2 and product.price2 > NO_PRICE_AT_OR_BELOW:
-            ceiling = product.price2
-        else:
-            ceiling = ctx.pricer.quote(product, market=False).price
+        # The higher of the supplier's retail price and our fixed-markup price: the most
+        # either of our usual price policies would ask.
+        retail = product.price2 if (product.price2 or 0) > NO_PRICE_AT_OR_BELOW else None
+        markup = ctx.pricer.quote(product, market=False).price
+        ceiling = max([p for p in (retail, markup) if p], default=None)
     return floor, (int(ceiling) if ceiling else None), commission
 
 
@@ -302,19 +303,6 @@ def request_reprice(*, user=None, triggered_by: str = "user"):
         triggered_by=triggered_by,
         user=user,
     )
-
-
-def best_sellers(limit: int = 50, days: int = 30) -> set[int]:
-    from orders.models import OrderEntry
-
-    since = timezone.now() - timedelta(days=days)
-    rows = (
-        OrderEntry.objects.filter(product__isnull=False, order__creation_date__gte=since)
-        .values("product_id")
-        .annotate(units=Sum("quantity"))
-        .order_by("-units")[:limit]
-    )
-    return {row["product_id"] for row in rows}
 
 
 def reprice(

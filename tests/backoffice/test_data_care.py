@@ -52,6 +52,7 @@ def test_retention(settings):
         "runs": 1,
         "alerts": 1,
         "task_results": 0,
+        "market_observations": 0,
         "customer_data": 1,
     }
     assert WebhookDelivery.objects.count() == 2

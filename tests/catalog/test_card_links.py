@@ -54,8 +54,8 @@ def test_csv_links_by_url_and_reports_bad_rows(tmp_path):
     assert "line 4: no product with SKU 'AS99999'" in run.error
     # Run twice: nothing changes.
     again = run_link_cards(file=str(path))
-    assert again.counts["linked"] == 0
-    assert again.counts["unchanged"] == 1
+    assert again.counts["new_links"] == 0
+    assert again.counts["unchanged_links"] == 1
 
 
 def test_a_file_without_the_columns_is_refused(tmp_path):
@@ -124,7 +124,8 @@ def test_verify_reads_the_home_city(offers_client, settings, tmp_path):
     run = run_link_cards(file=str(path), verify=True, client=offers_client)
 
     assert KaspiCardLink.objects.get().status == "linked"
-    assert run.counts["linked"] == 1
+    assert run.counts["new_links"] == 1
+    assert run.counts["linked"] == 1  # status total after verification
     assert run.counts["verify_reads"] == 1
     assert [json.loads(c.request.body)["cityId"] for c in responses.calls] == ["750000000"]
 

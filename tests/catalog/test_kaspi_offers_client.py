@@ -223,3 +223,20 @@ def test_search_returns_candidates(client):
             "url": f"{BASE}/shop/p/-123456789/",
         }
     ]
+
+
+@responses.activate
+def test_the_interval_counts_from_the_end_of_the_previous_call(clock):
+    """A slow answer does not shorten the pause Kaspi sees between two arrivals."""
+
+    def slow_answer(request):
+        clock.now += 1.5  # the call takes 1.5 s
+        return (200, {}, json.dumps(fixture("empty.json")))
+
+    responses.add_callback(responses.POST, URL, callback=slow_answer)
+    client = KaspiOffersClient(base_url=BASE, min_interval=2.0, sleep=clock.sleep, clock=clock)
+
+    client.card_offers("123456789", "750000000")
+    client.card_offers("123456789", "750000000")
+
+    assert clock.sleeps == [2.0]

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import responses
 from django.core.management import call_command
+from django.utils import timezone
 
 from backoffice.models import Alert, SyncRun
 from catalog.clients.kaspi_offers import KaspiOffersClient
@@ -217,3 +218,20 @@ def test_kaspi_market_command_exits_2_when_partial(market_settings, monkeypatch)
         call_command("kaspi_market")
 
     assert exit_info.value.code == 2
+
+
+def test_observations_are_kept_for_the_retention_days(settings):
+    from backoffice.retention import cleanup
+
+    settings.RETENTION_MARKET_DAYS = 30
+    link = linked()
+    old = timezone.now() - timedelta(days=31)
+    MarketObservation.objects.create(
+        product=link.product, card_id="1", city=ALMATY, status="ok", observed_at=old
+    )
+    fresh = MarketObservation.objects.create(
+        product=link.product, card_id="1", city=ALMATY, status="ok"
+    )
+
+    assert cleanup()["market_observations"] == 1
+    assert list(MarketObservation.objects.all()) == [fresh]

@@ -353,3 +353,13 @@ def test_manual_price_and_price_on_request_are_left_alone(rule):
     Product.objects.filter(pk=manual.pk).update(manual_price=140_000)
 
     assert proposal_for(manual).reason == "manual price"
+
+
+def test_default_ceiling_is_the_higher_of_retail_and_fixed_markup(rule):
+    factories.rule(name="markup", markup_percent=60, rounding=1)
+    product = listing(offers=[offer("1", 170_000)], current=150_000, retail=150_000)
+
+    p = proposal_for(product)
+
+    assert p.ceiling == 160_000
+    assert p.new == 157_500  # +5 % cap toward the ceiling
