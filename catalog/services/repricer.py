@@ -334,6 +334,8 @@ def reprice(
         {"checked": 0, "proposed": 0, "applied": 0, "unchanged": 0, "flagged": 0},
     )
     sellers = best_sellers() if not dry_run else set()
+    below_floor: list[str] = []
+    lost_first: list[str] = []
     for product in products.iterator(chunk_size=500):
         for city in settings.KASPI_CITIES:
             state = states.get((product.pk, city))
@@ -345,17 +347,9 @@ def reprice(
                 continue
             _note_flag(state, proposal)
             if proposal.flag and "below our floor" in proposal.flag:
-                send_alert(
-                    key=f"kaspi-below-floor:{product.sku}:{city}",
-                    text=f"Kaspi: {product.sku} ({city}): конкурент ниже нашего порога "
-                    f"безубыточности — {proposal.flag}.",
-                )
+                below_floor.append(f"{product.sku} ({city}): {proposal.flag}")
             if state and product.pk in sellers and state.our_position and state.our_position > 1:
-                send_alert(
-                    key=f"kaspi-lost-first:{product.sku}:{city}",
-                    text=f"Kaspi: {product.sku} ({city}) — хит продаж, мы не на первом месте "
-                    f"(место {state.our_position}).",
-                )
+                lost_first.append(f"{product.sku} ({city}): {state.our_position}")
             if not proposal.changes:
                 counts["unchanged"] += 1
                 continue
@@ -367,6 +361,14 @@ def reprice(
             if (mode == "auto" and not change.anomaly) or approve:
                 counts["applied"] += apply_changes([change], user=user, build=False)
     if not dry_run:
+        _alert_summary(
+            "kaspi-below-floor",
+            "Kaspi: конкуренты ниже нашего порога безубыточности (цена остаётся на пороге)",
+            below_floor,
+        )
+        _alert_summary(
+            "kaspi-lost-first", "Kaspi: хиты продаж, где мы не на первом месте", lost_first
+        )
         pending = PriceChange.objects.filter(status=PriceChange.Status.PENDING)
         if approve:
             counts["applied"] += apply_changes(list(pending), user=user, build=False)
@@ -379,6 +381,13 @@ def reprice(
             run.params["lines"] = [describe(p) for p in proposals if p.changes][:2000]
     logger.info("kaspi reprice (%s%s): %s", mode, ", dry run" if dry_run else "", counts)
     return proposals
+
+
+def _alert_summary(key: str, title: str, lines: list[str]) -> None:
+    """One alert per run (and per cool-down) listing the cases, not one per card."""
+    if lines:
+        more = f"\n… и ещё {len(lines) - 20}" if len(lines) > 20 else ""
+        send_alert(key=key, text=f"{title}: {len(lines)}\n" + "\n".join(lines[:20]) + more)
 
 
 def describe(proposal: Proposal) -> str:

@@ -159,7 +159,8 @@ def test_a_dumper_below_the_floor_keeps_us_at_the_floor_with_an_alert(rule):
     assert p.new == FLOOR
     assert p.flag == f"competitor at 60000 below our floor {FLOOR}"
     assert MarketState.objects.get().flag == p.flag
-    assert Alert.objects.filter(key="kaspi-below-floor:AS10001:750000000").count() == 1
+    alert = Alert.objects.get(key="kaspi-below-floor")
+    assert f"AS10001 (750000000): competitor at 60000 below our floor {FLOOR}" in alert.text
 
 
 def test_floor_above_ceiling_stays_at_the_floor_flagged(rule):
@@ -363,3 +364,16 @@ def test_default_ceiling_is_the_higher_of_retail_and_fixed_markup(rule):
 
     assert p.ceiling == 160_000
     assert p.new == 157_500  # +5 % cap toward the ceiling
+
+
+def test_below_floor_alerts_come_as_one_message_per_run(rule, settings):
+    settings.TELEGRAM_BOT_TOKEN = ""
+    settings.STAFF_ALERT_EMAILS = ["shop@example.kz"]
+    listing(offers=[offer("dumper", 60_000)])
+    listing(sku="AS10002", offers=[offer("dumper", 60_000)])
+
+    reprice()
+    reprice()  # within the cool-down: nothing new is sent
+
+    alert = Alert.objects.get()
+    assert alert.text.splitlines()[0].endswith(": 2")
