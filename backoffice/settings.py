@@ -429,8 +429,21 @@ RETENTION_RUNS_DAYS = env.int("RETENTION_RUNS_DAYS", default=180)
 RETENTION_ALERTS_DAYS = env.int("RETENTION_ALERTS_DAYS", default=180)
 RETENTION_CUSTOMER_DAYS = env.int("RETENTION_CUSTOMER_DAYS", default=365)
 
+
 # --- Kaspi product cards (docs/kaspi-product-import.md) ---------------------------------
-KASPI_CONTENT_API_URL = env.str("KASPI_CONTENT_API_URL", default="https://kaspi.kz/shop/api")
+def kaspi_content_base_url(shop_url: str) -> str:
+    """The content API's base from the orders API's: same scheme and host, `…/shop/api`
+    (the orders base without its `/v2`), so card calls never go to the real Kaspi with our
+    token while orders point at a test or local host."""
+    parts = urlsplit(shop_url.strip())
+    path = parts.path.rstrip("/")
+    base = path[: -len("/v2")] if path.endswith("/v2") else "/shop/api"
+    return f"{parts.scheme}://{parts.netloc}{base or '/shop/api'}"
+
+
+KASPI_CONTENT_API_URL = env.str("KASPI_CONTENT_API_URL", default="") or kaspi_content_base_url(
+    KASPI_SHOP_API_URL
+)
 # Products per import batch: a few hundred keeps a bad batch cheap; Kaspi's cap is 10,000.
 KASPI_CARDS_BATCH = min(env.int("KASPI_CARDS_BATCH", default=200), 10_000)
 KASPI_CARDS_POLL_MINUTES = env.int("KASPI_CARDS_POLL_MINUTES", default=5)

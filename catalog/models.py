@@ -507,6 +507,9 @@ class CardState(models.TextChoices):
     INVALID = "invalid", _("not valid")
     SENT = "sent", _("sent, waiting for Kaspi")
     ACCEPTED = "accepted", _("accepted")
+    # Kaspi answered a per-SKU state we do not know: kept raw in the card messages, not an
+    # error, and the card is not re-sent until its content changes.
+    UNKNOWN = "unknown", _("Kaspi state not recognised")
     ERROR = "error", _("error")
 
 

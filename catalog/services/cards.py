@@ -37,6 +37,16 @@ logger = logging.getLogger(__name__)
 SCHEMA_FIXTURE = Path(__file__).resolve().parent.parent / "schemas" / "kaspi_import_schema.json"
 SCHEMA_CACHE_KEY = "kaspi:import-schema"
 MAX_BATCH = 10_000
+# Per-SKU `state` in an import result (kaspi-product-import.md §5): only FINISHED is
+# documented; SUCCESS/ERROR are plausible. Words that mean failure make an error; accepted
+# words and an empty state are accepted; anything else is stored raw, never an error.
+ERROR_STATES = frozenset(
+    {"ERROR", "ERRORS", "FAILED", "FAILURE", "FAIL", "REJECTED", "DECLINED", "INVALID"}
+)
+ACCEPTED_STATES = frozenset({"", "SUCCESS", "FINISHED"})
+# Import statuses after which /import/result may be read; other statuses are stored and
+# polled again (a 4xx from /result before them is not a failure).
+DONE_STATUSES = frozenset({"FINISHED", "ABORTED"})
 
 
 class CardError(BackofficeError):
@@ -323,7 +333,8 @@ def payload_hash(payload: dict) -> str:
 
 @dataclass
 class ImportSummary:
-    sent: int = 0
+    sent: int = 0  # cards in batches Kaspi's POST accepted
+    failed: int = 0  # cards in batches whose POST failed (recorded as errors)
     unchanged: int = 0
     invalid: int = 0
     batches: list[CardImport] = field(default_factory=list)
@@ -364,6 +375,7 @@ def cards_import(
         if digest == product.card_hash and product.card_state in (
             CardState.SENT,
             CardState.ACCEPTED,
+            CardState.UNKNOWN,
         ):
             summary.unchanged += 1
             continue
@@ -374,8 +386,12 @@ def cards_import(
     client = client or KaspiContentClient() if ready else None
     for start in range(0, len(ready), batch_size):
         batch = ready[start : start + batch_size]
-        summary.batches.append(_send_batch(batch, client=client, user=user))
-        summary.sent += len(batch)
+        record = _send_batch(batch, client=client, user=user)
+        summary.batches.append(record)
+        if record.status == CardImport.Status.FAILED:
+            summary.failed += len(batch)
+        else:
+            summary.sent += len(batch)
     return summary
 
 
@@ -406,24 +422,69 @@ def _send_batch(batch, *, client, user) -> CardImport:
 
 
 def poll_card_imports(*, client: KaspiContentClient | None = None) -> int:
-    """Check imports still UPLOADED; on FINISHED/ABORTED record each SKU's result."""
-    pending = list(CardImport.objects.filter(status=CardImport.Status.UPLOADED).exclude(code=""))
+    """Check imports Kaspi is still processing; read the result only once the status is
+    FINISHED or ABORTED, and record each SKU's state. Any other status (e.g. PROCESSING) is
+    stored and polled again next time. Returns the number of imports finished now.
+
+    A failed check of one import is recorded on it and the others are still checked; the
+    failures are raised together at the end, so the task's outcome tells the truth."""
+    pending = list(
+        CardImport.objects.exclude(code="")
+        .exclude(status=CardImport.Status.FAILED)
+        .filter(result="")
+    )
     if not pending:
         return 0
     client = client or KaspiContentClient()
     finished = 0
+    problems = []
     for record in pending:
-        status = client.import_status(record.code)
-        record.checked_at = timezone.now()
-        record.status = str(status.get("status") or record.status)[:10]
-        record.description = str(status.get("description") or "")
-        if record.status == CardImport.Status.UPLOADED:
-            record.save(update_fields=["checked_at", "status", "description"])
-            continue
-        result = client.import_result(record.code)
-        apply_import_result(record, result)
-        finished += 1
+        try:
+            finished += _poll_one(record, client=client)
+        except ExternalServiceError as exc:
+            record.checked_at = timezone.now()
+            record.description = str(exc)[:2000]
+            record.save(update_fields=["checked_at", "description"])
+            logger.warning("card import %s: status check failed: %s", record.code, exc)
+            problems.append(f"{record.code}: {exc}")
+    if problems:
+        raise CardError(
+            f"{len(problems)} of {len(pending)} card import checks failed: " + "; ".join(problems)
+        )
     return finished
+
+
+def _poll_one(record: CardImport, *, client: KaspiContentClient) -> int:
+    status = client.import_status(record.code)
+    record.checked_at = timezone.now()
+    record.status = str(status.get("status") or record.status)[:10]
+    record.description = str(status.get("description") or "")
+    if record.status not in DONE_STATUSES:
+        record.save(update_fields=["checked_at", "status", "description"])
+        return 0
+    try:
+        result = client.import_result(record.code)
+    except ExternalServiceError as exc:
+        if exc.status is None or not 400 <= exc.status < 500:
+            raise
+        if record.status == CardImport.Status.FINISHED:
+            # Kaspi says finished but has no result yet: not a failure, ask again later.
+            record.description = f"result not available yet: {exc}"[:2000]
+            record.save(update_fields=["checked_at", "status", "description"])
+            return 0
+        result = {}  # ABORTED without a result: the SKUs still waiting become errors
+    apply_import_result(record, result if isinstance(result, dict) else {})
+    return 1
+
+
+def sku_outcome(entry: dict) -> str:
+    """A SKU's card state from its result entry (kaspi-product-import.md §5)."""
+    state = str(entry.get("state") or "").strip().upper()
+    if state in ERROR_STATES or any(entry.get(key) for key in ("errors", "error")):
+        return CardState.ERROR
+    if state in ACCEPTED_STATES:
+        return CardState.ACCEPTED
+    return CardState.UNKNOWN
 
 
 def apply_import_result(record: CardImport, result: dict) -> None:
@@ -432,7 +493,7 @@ def apply_import_result(record: CardImport, result: dict) -> None:
     record.errors = _count(result.get("errors"), 0)
     record.warnings = _count(result.get("warnings"), 0)
     record.skipped = _count(result.get("skipped"), 0)
-    record.result = json.dumps(result, ensure_ascii=False)
+    record.result = json.dumps(result, ensure_ascii=False) or "{}"
     per_sku = result.get("result") if isinstance(result.get("result"), dict) else {}
     with transaction.atomic():
         record.save()
@@ -440,18 +501,16 @@ def apply_import_result(record: CardImport, result: dict) -> None:
             entry = per_sku.get(sku)
             if not isinstance(entry, dict):
                 continue  # Kaspi does not always list every SKU: keep "sent"
-            state = str(entry.get("state") or "")
+            outcome = sku_outcome(entry)
             messages = [
                 json.dumps(entry.get(key), ensure_ascii=False)
                 for key in ("errors", "warnings", "error", "warning", "message")
                 if entry.get(key)
             ]
-            failed = state not in ("FINISHED", "") or any(
-                entry.get(key) for key in ("errors", "error")
-            )
+            if outcome == CardState.UNKNOWN:
+                messages.insert(0, f"Kaspi state: {entry.get('state')}")
             Product.objects.filter(sku=sku, card_import=record).update(
-                card_state=CardState.ERROR if failed else CardState.ACCEPTED,
-                card_message="\n".join(messages)[:5000],
+                card_state=outcome, card_message="\n".join(messages)[:5000]
             )
         if record.status == CardImport.Status.ABORTED:
             Product.objects.filter(card_import=record, card_state=CardState.SENT).update(

@@ -2,6 +2,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 from responses import matchers
 
@@ -311,3 +312,165 @@ def test_card_building_queries_do_not_grow_with_the_batch(mapped, mocked_http):
     with CaptureQueriesContext(connection) as large:
         cards_import(many, dry_run=True)
     assert len(large) == len(small)
+
+
+# --- Issue 15, items 13-16 --------------------------------------------------------------------
+
+
+def finished_import(mocked_http, states, code="imp-1"):
+    """An import that Kaspi reports FINISHED with these per-SKU entries."""
+    mocked_http.get(API + "products/import", json={"code": code, "status": "FINISHED"})
+    mocked_http.get(
+        API + "products/import/result",
+        json={
+            "errors": sum(1 for e in states.values() if e.get("state") == "ERROR"),
+            "warnings": 0,
+            "skipped": 0,
+            "total": len(states),
+            "result": states,
+        },
+    )
+
+
+def test_sku_states_success_accepted_error_and_unknown(mocked_http, mapped):
+    products = [laptop(mapped, n) for n in range(1, 7)]
+    mocked_http.post(API + "products/import", json={"code": "imp-1", "status": "UPLOADED"})
+    cards_import(products)
+    finished_import(
+        mocked_http,
+        {
+            "AS1": {"state": "SUCCESS", "errors": [], "warnings": []},
+            "AS2": {"state": "FINISHED"},
+            "AS3": {"state": ""},
+            "AS4": {"state": "REJECTED"},
+            "AS5": {"state": "SUCCESS", "errors": ["Неверный бренд"]},
+            "AS6": {"state": "PENDING_MODERATION"},
+        },
+    )
+    assert poll_card_imports() == 1
+    states = dict(Product.objects.values_list("sku", "card_state"))
+    assert states == {
+        "AS1": CardState.ACCEPTED,
+        "AS2": CardState.ACCEPTED,
+        "AS3": CardState.ACCEPTED,
+        "AS4": CardState.ERROR,
+        "AS5": CardState.ERROR,
+        "AS6": CardState.UNKNOWN,
+    }
+    assert "PENDING_MODERATION" in Product.objects.get(sku="AS6").card_message
+
+    # The next push re-sends only the cards in error; accepted and unknown ones stay.
+    mocked_http.post(API + "products/import", json={"code": "imp-2", "status": "UPLOADED"})
+    summary = cards_import(list(Product.objects.order_by("sku")))
+    assert (summary.sent, summary.unchanged) == (2, 4)
+    assert [c["sku"] for c in json.loads(mocked_http.calls[-1].request.body)] == ["AS4", "AS5"]
+
+
+def test_unknown_state_card_is_resent_when_its_content_changes(mocked_http, mapped):
+    product = laptop(mapped, 1)
+    mocked_http.post(API + "products/import", json={"code": "imp-1", "status": "UPLOADED"})
+    cards_import([product])
+    finished_import(mocked_http, {"AS1": {"state": "QUEUED_FOR_REVIEW"}})
+    poll_card_imports()
+    product = Product.objects.get(pk=product.pk)
+    assert cards_import([product]).unchanged == 1
+    product.details = {**product.details, "description": "Новое описание"}
+    product.save()
+    mocked_http.post(API + "products/import", json={"code": "imp-2", "status": "UPLOADED"})
+    assert cards_import([Product.objects.get(pk=product.pk)]).sent == 1
+
+
+def test_result_is_read_only_after_finished(mocked_http, mapped):
+    product = laptop(mapped, 1)
+    mocked_http.post(API + "products/import", json={"code": "imp-1", "status": "UPLOADED"})
+    cards_import([product])
+    for status in ("UPLOADED", "PROCESSING", "PROCESSING"):
+        mocked_http.get(API + "products/import", json={"code": "imp-1", "status": status})
+        assert poll_card_imports() == 0
+        assert CardImport.objects.get().status == status
+    assert not any("/result" in c.request.url for c in mocked_http.calls)
+    assert Product.objects.get(pk=product.pk).card_state == CardState.SENT
+    finished_import(mocked_http, {"AS1": {"state": "SUCCESS"}})
+    assert poll_card_imports() == 1
+    assert Product.objects.get(pk=product.pk).card_state == CardState.ACCEPTED
+    assert poll_card_imports() == 0  # done: not polled again
+    assert sum("/result" in c.request.url for c in mocked_http.calls) == 1
+
+
+def test_a_4xx_from_result_is_not_a_failure(mocked_http, mapped):
+    product = laptop(mapped, 1)
+    mocked_http.post(API + "products/import", json={"code": "imp-1", "status": "UPLOADED"})
+    cards_import([product])
+    mocked_http.get(API + "products/import", json={"code": "imp-1", "status": "FINISHED"})
+    mocked_http.get(
+        API + "products/import/result",
+        status=400,
+        json={"status": 400, "error": "Bad Request", "message": "Import is not finished yet"},
+    )
+    assert poll_card_imports() == 0
+    record = CardImport.objects.get()
+    assert "not finished yet" in record.description
+    assert Product.objects.get(pk=product.pk).card_state == CardState.SENT
+    finished_import(mocked_http, {"AS1": {"state": "SUCCESS"}})
+    assert poll_card_imports() == 1
+
+
+def test_content_url_derived_from_the_shop_url():
+    from backoffice.settings import kaspi_content_base_url
+
+    assert kaspi_content_base_url("http://127.0.0.1:8751/shop/api/v2") == (
+        "http://127.0.0.1:8751/shop/api"
+    )
+    assert kaspi_content_base_url("https://kaspi.kz/shop/api/v2/") == "https://kaspi.kz/shop/api"
+    assert kaspi_content_base_url("http://localhost:9000") == "http://localhost:9000/shop/api"
+
+
+def test_content_url_follows_the_shop_url_at_start_up():
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    env = {k: v for k, v in os.environ.items() if k != "KASPI_CONTENT_API_URL"}
+    env.update(
+        KASPI_SHOP_API_URL="http://127.0.0.1:8751/shop/api/v2",
+        DJANGO_SETTINGS_MODULE="backoffice.settings_test",
+    )
+    code = "from django.conf import settings; print(settings.KASPI_CONTENT_API_URL)"
+    done = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8751/shop/api"
+
+
+def test_commands_print_both_base_urls(mocked_http, mapped, capsys, settings):
+    settings.KASPI_SHOP_API_URL = "http://127.0.0.1:8751/shop/api/v2"
+    settings.KASPI_CONTENT_API_URL = "http://127.0.0.1:8751/shop/api"
+    call_command("kaspi_classification")
+    call_command("push_kaspi_cards", "--dry-run")
+    out = capsys.readouterr().out
+    line = (
+        "Kaspi Shop API: http://127.0.0.1:8751/shop/api/v2; "
+        "content API: http://127.0.0.1:8751/shop/api"
+    )
+    assert out.count(line) == 2
+
+
+def test_push_counts_only_what_the_post_accepted(mocked_http, mapped, capsys):
+    for n in range(1, 10):
+        laptop(mapped, n)
+    mocked_http.post(
+        API + "products/import",
+        status=500,
+        json={"message": "Content type 'application/json' not supported"},
+    )
+    with pytest.raises(CommandError):
+        call_command("push_kaspi_cards")
+    out = capsys.readouterr().out
+    assert "sent=0 failed=9" in out

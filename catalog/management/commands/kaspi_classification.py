@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.exceptions import BackofficeError
@@ -16,6 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--category", help="a Kaspi category code to load attributes for")
 
     def handle(self, *args, refresh, category, **options):
+        self.stdout.write(
+            f"Kaspi Shop API: {settings.KASPI_SHOP_API_URL}; "
+            f"content API: {settings.KASPI_CONTENT_API_URL}"
+        )
         if not refresh:
             self.stdout.write(
                 f"{KaspiCategory.objects.count()} Kaspi categories cached; use --refresh"

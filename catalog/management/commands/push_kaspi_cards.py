@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.exceptions import BackofficeError
@@ -16,6 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="validate; send nothing")
 
     def handle(self, *args, category, only_missing, dry_run, **options):
+        self.stdout.write(
+            f"Kaspi Shop API: {settings.KASPI_SHOP_API_URL}; "
+            f"content API: {settings.KASPI_CONTENT_API_URL}"
+        )
         products = Product.objects.filter(
             listed=True, kaspi_enabled=True, category__card_mapping__isnull=False
         ).select_related("brand", "category")
@@ -32,8 +37,9 @@ class Command(BaseCommand):
                 self.stderr.write(f"{preview.product.sku}: " + "; ".join(preview.problems))
         codes = ", ".join(batch.code or batch.status for batch in summary.batches)
         self.stdout.write(
-            f"{'would send' if dry_run else 'sent'}={summary.sent} unchanged={summary.unchanged} "
-            f"invalid={summary.invalid}" + (f" imports: {codes}" if codes else "")
+            f"{'would send' if dry_run else 'sent'}={summary.sent} failed={summary.failed} "
+            f"unchanged={summary.unchanged} invalid={summary.invalid}"
+            + (f" imports: {codes}" if codes else "")
         )
         if any(batch.status == "FAILED" for batch in summary.batches):
             raise CommandError("a batch could not be sent; see the card imports in the admin")
