@@ -467,6 +467,8 @@ def _write_orders(read, *, existing, run: SyncRun, products: ProductIndex) -> No
             values["synced_at"] = now
             known = existing.get(values["kaspi_id"])
             if known:
+                if not values["kaspi_assembled"]:  # packed stays packed (ours or Kaspi's)
+                    values = {k: v for k, v in values.items() if k != "kaspi_assembled"}
                 Order.objects.filter(pk=known[0]).update(**values, updated_at=now)
                 updated_ids.append(known[0])
             else:
@@ -590,7 +592,7 @@ def kaspi_delivery(attrs: dict) -> dict:
     except (TypeError, ValueError, OverflowError):
         courier = None
     return {
-        "kaspi_assembled": bool(attrs.get("assembled")),
+        "kaspi_assembled": bool(attrs.get("assembled") or delivery.get("waybillNumber")),
         "waybill_number": str(delivery.get("waybillNumber") or "")[:64],
         "waybill_url": url[:1000] if url.startswith(("https://", "http://")) else "",
         "courier_planned_at": courier,

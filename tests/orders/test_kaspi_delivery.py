@@ -164,3 +164,37 @@ def test_admin_step_asks_for_parcels_and_shows_the_waybill(staff_client, mocked_
     page = staff_client.get(reverse("admin:orders_order_change", args=[kd_order.pk]))
     assert 'href="https://kaspi.kz/waybills/KD777.pdf"' in page.text
     assert "KD777" in page.text
+
+
+def test_an_import_without_assembled_does_not_unpack_an_order(mocked_http, kd_order):
+    from datetime import timedelta
+
+    from orders.services.imports import run_order_import
+
+    Order.objects.filter(pk=kd_order.pk).update(kaspi_assembled=True, parcels=2)
+    created = datetime(2026, 11, 20, tzinfo=UTC)
+    item = kaspi_answer(waybill=False)["data"]
+    item["attributes"].pop("assembled")
+    item["attributes"]["creationDate"] = int(created.timestamp() * 1000)
+    mocked_http.get(KASPI + "orders", json={"data": [item], "meta": {"pageCount": 1}})
+    mocked_http.get(KASPI + "orders/Nzc3/entries", json={"data": []})
+
+    run_order_import(since=created - timedelta(days=1), until=created + timedelta(days=1))
+
+    kd_order.refresh_from_db()
+    assert (kd_order.kaspi_assembled, kd_order.parcels) == (True, 2)
+
+
+def test_orders_imported_before_keep_their_waybill_from_the_kaspi_data(kd_order):
+    import importlib
+
+    from django.apps import apps
+
+    Order.objects.filter(pk=kd_order.pk).update(raw=json.dumps(kaspi_answer()["data"]))
+    migration = importlib.import_module("orders.migrations.0006_waybills_from_kaspi_data")
+
+    migration.fill(apps, None)
+
+    kd_order.refresh_from_db()
+    assert (kd_order.kaspi_assembled, kd_order.waybill_number) == (True, "KD777")
+    assert kd_order.waybill_url == "https://kaspi.kz/waybills/KD777.pdf"
