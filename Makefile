@@ -34,13 +34,16 @@ admin-password: venv
 	$(PY) manage.py ensure_admin --reset
 
 # Production: PostgreSQL (DATABASE_URL) and Redis (Q_BROKER=redis, REDIS_URL) from .env;
-# gunicorn for the web and qcluster for tasks (deploy/ has systemd units for both).
+# gunicorn for the web and the task worker (deploy/ has systemd units for both). Ctrl-C stops
+# both; the worker (run_worker) lets its tasks in flight finish.
 serve: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput
 	$(PY) manage.py setup_schedules
-	$(PY) manage.py qcluster & $(VENV)/bin/gunicorn backoffice.wsgi --bind 127.0.0.1:$(PORT) --workers 3; kill %1
+	$(PY) manage.py run_worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(VENV)/bin/gunicorn backoffice.wsgi --bind 127.0.0.1:$(PORT) --workers 3
 
 test: venv
 	$(VENV)/bin/pytest

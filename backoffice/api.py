@@ -81,15 +81,19 @@ def status_facts() -> dict:
     from orders.models import Order
     from payments.models import Payment
 
-    last_runs = {}
+    from .health import STATE_LABELS, job_state, schedule_states
+
+    last_runs, jobs = {}, {}
     for kind in SyncRun.Kind.values:
         run = SyncRun.objects.filter(kind=kind).exclude(status=SyncRun.Status.SKIPPED).first()
         last_runs[kind] = run_json(run) if run else None
+        state = job_state(kind)
+        jobs[kind] = {"state": state, "label": str(STATE_LABELS[state])}
     build = FeedBuild.objects.first()
     fetch = FeedFetch.objects.filter(key="feed").first()
-    from .health import schedule_states
 
     return {
+        "jobs": jobs,
         "schedules": schedule_states(),
         "versions": {
             "app": VERSION,

@@ -197,6 +197,26 @@ def exit_code(run: SyncRun) -> int:
     return EXIT_CODES.get(run.status, 1)
 
 
+class RunFailed(BackofficeError):
+    """Raised by a task after its run was recorded as failed, so django-q2 records the task
+    as failed too (a Failure row, "failed tasks, 24 h" on the dashboard). `ack_failures` is
+    on: a failed task is acknowledged, never handed out again."""
+
+
+def task_result(run: SyncRun) -> str:
+    """What a task returns for its finished run: the run's summary, or RunFailed.
+
+    The run is recorded first (run_job saved it), so the task's outcome is the run's
+    outcome: a failed run is a failed task; ok, partial, held and skipped are done tasks
+    whose result text says which.
+    """
+    if run.status not in EXIT_CODES or exit_code(run) == 1:
+        raise RunFailed(f"{run.summary()}: {run.error or 'failed'}")
+    if run.status == SyncRun.Status.OK:
+        return run.summary()
+    return f"{run.summary()}: {run.error}" if run.error else run.summary()
+
+
 def enqueue_job(*, kind: str, task: str, triggered_by: str, user=None, params=None):
     """Queue `task` (a dotted path taking `run_id`) unless one is queued or running.
 
@@ -221,7 +241,12 @@ def enqueue_job(*, kind: str, task: str, triggered_by: str, user=None, params=No
     run = create_run(kind=kind, triggered_by=triggered_by, user=user, params=params)
 
     def _queue():
-        task_id = async_task(task, run_id=run.pk, task_name=f"{kind}-run-{run.pk}")
+        try:
+            task_id = async_task(task, run_id=run.pk, task_name=f"{kind}-run-{run.pk}")
+        except RunFailed:
+            # django-q2's sync mode (the tests) runs the task inline and re-raises its
+            # failure here; the run is recorded as failed, and the caller only queued it.
+            task_id = ""
         SyncRun.objects.filter(pk=run.pk).update(task_id=str(task_id or "")[:64])
 
     transaction.on_commit(_queue)

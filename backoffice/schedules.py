@@ -4,54 +4,98 @@ from django.conf import settings
 
 
 def schedule_specs() -> list[dict]:
+    """Each recurring job: its task, its interval, the command cron runs instead (the same
+    service; crontab.example lists every one), the setting without which it is off, and the
+    run kind whose last status it shows."""
     return [
         {
             "name": "catalog-sync",
             "func": "catalog.tasks.sync_catalog_task",
             "minutes": settings.CATALOG_SYNC_INTERVAL_MINUTES,
+            "command": "sync_alstyle",
+            "requires": "ALSTYLE_TOKEN",
+            "kind": "catalog",
         },
         {
             "name": "stock-sync",
             "func": "catalog.tasks.sync_stock_task",
             "minutes": settings.STOCK_SYNC_INTERVAL_MINUTES,
+            "command": "sync_alstyle --stock-only",
+            "requires": "ALSTYLE_TOKEN",
+            "kind": "stock",
         },
         {
             "name": "kaspi-orders",
             "func": "orders.tasks.import_orders_task",
             "minutes": settings.ORDERS_SYNC_INTERVAL_MINUTES,
+            "command": "pull_kaspi_orders",
+            "requires": "KASPI_SHOP_TOKEN",
+            "kind": "orders",
         },
         {
             "name": "payments-sweep",
             "func": "payments.tasks.sweep_payments_task",
             "minutes": settings.PAYMENTS_SWEEP_INTERVAL_MINUTES,
+            "command": "sweep_payments",
+            "requires": "PAYMENTS_PROVIDER",
         },
         {
             "name": "incidents",
             "func": "backoffice.tasks.incidents_task",
             "minutes": 10,
+            "command": "alert_incidents",
         },
         {
             "name": "kaspi-market",
             "func": "catalog.tasks.read_market_task",
             "minutes": settings.KASPI_MARKET_INTERVAL_MINUTES,
+            "command": "kaspi_market",
+            "kind": "market",
         },
         {
             "name": "kaspi-reprice",
             "func": "catalog.tasks.reprice_kaspi_task",
             "minutes": settings.REPRICER_FEED_CYCLE_MINUTES,
+            "command": "reprice_kaspi",
+            "kind": "reprice",
         },
         {
             "name": "kaspi-card-imports",
             "func": "catalog.tasks.poll_card_imports_task",
             "minutes": settings.KASPI_CARDS_POLL_MINUTES,
+            "command": "poll_card_imports",
+            "requires": "KASPI_SHOP_TOKEN",
         },
     ]
 
 
 DAILY = [
-    {"name": "daily-summary", "func": "orders.tasks.daily_summary_task", "hour": 9},
-    {"name": "data-cleanup", "func": "backoffice.tasks.cleanup_task", "hour": 3},
+    {
+        "name": "daily-summary",
+        "func": "orders.tasks.daily_summary_task",
+        "hour": 9,
+        "command": "orders_daily_summary",
+    },
+    {
+        "name": "data-cleanup",
+        "func": "backoffice.tasks.cleanup_task",
+        "hour": 3,
+        "command": "cleanup_data",
+    },
 ]
+
+
+def all_specs() -> list[dict]:
+    return [*schedule_specs(), *DAILY]
+
+
+def is_configured(spec: dict) -> bool:
+    """False when the setting the job needs is empty (or payments are switched off)."""
+    name = spec.get("requires")
+    if not name:
+        return True
+    value = getattr(settings, name, "")
+    return bool(value) and value != "none"
 
 
 def setup_schedules() -> list[tuple[str, bool]]:

@@ -15,10 +15,17 @@ def incidents_task() -> int:
     return alert_incidents()
 
 
-def probe_task(n: int) -> int:
+def probe_task(n: int, seconds: float = 0) -> int:
     """Records that task `n` ran (an Alert with channel "probe"): used to check a worker
-    setup, e.g. that two clusters on one Redis queue run every task exactly once."""
+    setup, e.g. that two clusters on one Redis queue run every task exactly once, or (with
+    `seconds`, recorded as "probe-start:n" first) that stopping a worker lets a task in
+    flight finish."""
+    import time
+
     from .models import Alert
 
+    if seconds:
+        Alert.objects.create(key=f"probe-start:{n}", channel="probe", text="", ok=True)
+        time.sleep(seconds)
     Alert.objects.create(key=f"probe:{n}", channel="probe", text="", ok=True)
     return n

@@ -30,23 +30,27 @@ def _card(title, level, lines, url):
     return {"title": title, "level": level, "lines": lines, "url": url}
 
 
-def _run_card(title, kind, configured, max_age_minutes, changelist):
+def _run_card(title, kind, setting, max_age_minutes, changelist):
     from .models import SyncRun
 
     url = reverse("admin:backoffice_syncrun_changelist") + f"?kind__exact={kind}"
-    if not configured:
-        return _card(title, "grey", [_("not configured")], url)
+    if not getattr(settings, setting):
+        return _card(
+            title, "grey", [_("switched off: %(setting)s is not set") % {"setting": setting}], url
+        )
     last = SyncRun.objects.filter(kind=kind).exclude(status=SyncRun.Status.SKIPPED).first()
     if last is None:
         return _card(title, "red", [_("never ran")], url)
     lines = [f"{last.get_status_display()} · {timezone.localtime(last.created_at):%d.%m %H:%M}"]
+    if last.status in (SyncRun.Status.FAILED, SyncRun.Status.HELD, SyncRun.Status.PARTIAL):
+        lines.append(last.error.splitlines()[0][:200] if last.error else "")
     if last.duration:
         lines.append(_("duration %(s).0f s") % {"s": last.duration.total_seconds()})
     if last.counts:
         lines.append(", ".join(f"{k}: {v}" for k, v in list(last.counts.items())[:6]))
     finished = last.finished_at or last.created_at
     stale = timezone.now() - finished > timedelta(minutes=max_age_minutes)
-    if last.status == SyncRun.Status.FAILED:
+    if last.status in (SyncRun.Status.FAILED, SyncRun.Status.HELD):
         level = "red"
     elif last.status in (SyncRun.Status.PARTIAL,) or stale:
         level = "amber"
@@ -66,14 +70,14 @@ def dashboard_cards() -> list[dict]:
         _run_card(
             _("Catalog sync"),
             "catalog",
-            bool(settings.ALSTYLE_TOKEN),
+            "ALSTYLE_TOKEN",
             settings.CATALOG_SYNC_MAX_AGE_MINUTES,
             "catalog_product",
         ),
         _run_card(
             _("Order import"),
             "orders",
-            bool(settings.KASPI_SHOP_TOKEN),
+            "KASPI_SHOP_TOKEN",
             settings.ORDERS_IMPORT_MAX_AGE_MINUTES,
             "orders_order",
         ),

@@ -1,9 +1,15 @@
-"""django-q2 tasks of the catalog: each takes ids, calls one service and returns a summary."""
+"""django-q2 tasks of the catalog: each takes ids, calls one service and returns a summary.
+
+A task's outcome is its run's outcome (backoffice.runs.task_result): a failed run raises
+after it is recorded, so django-q2 lists the task as failed.
+"""
 
 from django.conf import settings
 
+from backoffice.runs import RunFailed, task_result
+
 from .services.feed import run_feed_build
-from .services.pricing import reprice_products
+from .services.pricing import reprice_and_publish
 from .services.sync import run_catalog_sync, run_stock_sync
 
 NOT_CONFIGURED = "skipped: ALSTYLE_TOKEN is not set"
@@ -13,29 +19,24 @@ def sync_catalog_task(run_id: int | None = None) -> str:
     """Full Al-Style catalog sync (scheduled every 30 minutes, or queued by staff)."""
     if run_id is None and not settings.ALSTYLE_TOKEN:
         return NOT_CONFIGURED  # a schedule without a token: nothing to do, nothing failed
-    return run_catalog_sync(run_id=run_id, triggered_by="schedule").summary()
+    return task_result(run_catalog_sync(run_id=run_id, triggered_by="schedule"))
 
 
 def sync_stock_task(run_id: int | None = None) -> str:
     """Stock and price refresh of known products."""
     if run_id is None and not settings.ALSTYLE_TOKEN:
         return NOT_CONFIGURED
-    return run_stock_sync(run_id=run_id, triggered_by="schedule").summary()
+    return task_result(run_stock_sync(run_id=run_id, triggered_by="schedule"))
 
 
 def build_feed_task(run_id: int | None = None) -> str:
     """Build, validate and publish the Kaspi price list."""
-    return run_feed_build(run_id=run_id, triggered_by="schedule").summary()
+    return task_result(run_feed_build(run_id=run_id, triggered_by="schedule"))
 
 
 def reprice_task() -> dict:
     """Recompute stored Kaspi prices after price rules changed, then rebuild the price list."""
-    from .services.feed import request_feed_build
-
-    counts = reprice_products()
-    if counts["changed"]:
-        request_feed_build(triggered_by="reprice")
-    return counts
+    return reprice_and_publish(triggered_by="reprice")
 
 
 def push_cards_task(product_ids: list[int], user_id: int | None = None) -> str:
@@ -48,7 +49,10 @@ def push_cards_task(product_ids: list[int], user_id: int | None = None) -> str:
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     products = Product.objects.filter(pk__in=product_ids).select_related("brand", "category")
     summary = cards_import(list(products), user=user)
-    return f"sent={summary.sent} unchanged={summary.unchanged} invalid={summary.invalid}"
+    text = f"sent={summary.sent} unchanged={summary.unchanged} invalid={summary.invalid}"
+    if any(batch.status == "FAILED" for batch in summary.batches):
+        raise RunFailed(f"{text}: a batch could not be sent; see the card imports")
+    return text
 
 
 def poll_card_imports_task() -> int:
@@ -62,11 +66,11 @@ def read_market_task(run_id: int | None = None) -> str:
     """Read the due (card, city) pairs of linked Kaspi cards (scheduled, or queued by staff)."""
     from .services.market import run_market_read
 
-    return run_market_read(run_id=run_id, triggered_by="schedule").summary()
+    return task_result(run_market_read(run_id=run_id, triggered_by="schedule"))
 
 
 def reprice_kaspi_task(run_id: int | None = None) -> str:
     """Compute repricer proposals from the stored market (applied in REPRICER_MODE=auto)."""
     from .services.repricer import run_reprice
 
-    return run_reprice(run_id=run_id, triggered_by="schedule").summary()
+    return task_result(run_reprice(run_id=run_id, triggered_by="schedule"))

@@ -3,7 +3,7 @@
 import time
 import uuid
 
-from .services.polling import due_for_sweep, poll_payment, run_poller, start_poller
+from .services.polling import poll_payment, run_poller, start_poller, sweep_payments
 
 
 def poll_payments_task() -> str:
@@ -30,9 +30,5 @@ def poll_payment_task(payment_id: str, attempt: int = 0) -> str:
 
 def sweep_payments_task() -> int:
     """Every few minutes: check open payments whose checks stopped, expire stale ones, and
-    restart the poller if it died."""
-    due = due_for_sweep()
-    for payment_id in due:
-        poll_payment(payment_id=payment_id)
-    start_poller()
-    return len(due)
+    restart the poller if it died (the `sweep_payments` command runs the same service)."""
+    return sweep_payments()

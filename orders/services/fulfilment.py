@@ -428,3 +428,10 @@ def daily_summary() -> str:
         if o.attention_reason
     ]
     return "\n".join(lines)
+
+
+def send_daily_summary() -> str:
+    """Send the daily summary to staff (once a day: the alert key carries the date)."""
+    text = daily_summary()
+    send_alert(key=f"summary:{timezone.localdate()}", text=text, cooldown_minutes=60 * 20)
+    return text

@@ -91,8 +91,42 @@ def run_order_import(
         triggered_by=triggered_by,
         user=user,
         params=params,
-        job=lambda run: import_orders(run=run, since=since, until=until, status=status),
+        job=lambda run: import_then_new_orders(run=run, since=since, until=until, status=status),
     )
+
+
+# process_new_orders' counts → the run's count keys (pull_kaspi_orders prints them).
+NEW_ORDER_COUNTS = {
+    "checked": "new_stock_checked",
+    "alerted": "new_alerted",
+    "accepted": "new_auto_accepted",
+    "attention": "new_attention",
+    "reminded": "new_reminded",
+}
+
+
+def import_then_new_orders(*, run: SyncRun, since=None, until=None, status=None) -> None:
+    """One order run, whoever starts it (the schedule, a command, a button): the import,
+    then the new-order flow (stock check, staff alert, optional auto-accept, reminders)
+    under the same lock, so two entry points never alert or accept an order twice."""
+    from .fulfilment import process_new_orders
+
+    try:
+        import_orders(run=run, since=since, until=until, status=status)
+    except Exception:
+        # Orders of earlier pages (and earlier runs) are stored: staff still hear of them.
+        try:
+            _record_new_orders(run, process_new_orders())
+        except Exception:
+            logger.exception("new-order flow failed after a failed import (run #%s)", run.pk)
+        raise
+    _record_new_orders(run, process_new_orders())
+
+
+def _record_new_orders(run: SyncRun, counts: dict) -> None:
+    counts = {**counts, "alerted": counts.get("checked", 0)}  # one alert per new order
+    for name, key in NEW_ORDER_COUNTS.items():
+        run.counts[key] = counts.get(name, 0)
 
 
 def request_order_import(*, user=None, triggered_by: str = "user"):

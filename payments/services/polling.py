@@ -234,3 +234,14 @@ def due_for_sweep() -> list:
         or payment.next_poll_at < late
         or (payment.expires_at and payment.expires_at < now)
     ]
+
+
+def sweep_payments() -> int:
+    """Check the open payments whose checks stopped, expire stale ones, and restart the
+    poller if it died; the one service of the `sweep_payments` command and the
+    payments-sweep schedule."""
+    due = due_for_sweep()
+    for payment_id in due:
+        poll_payment(payment_id=payment_id)
+    start_poller()
+    return len(due)

@@ -77,7 +77,11 @@ def test_a_raising_check_counts_as_failed(settings, client, worker_alive):
         "tests.backoffice.test_health.boom",
     ]
     body = client.get("/health").json()
-    assert body["checks"]["boom"] == {"ok": False, "error": "RuntimeError: broken"}
+    assert body["checks"]["boom"] == {
+        "ok": False,
+        "state": "failed",
+        "error": "RuntimeError: broken",
+    }
 
 
 def boom():

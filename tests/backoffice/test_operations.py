@@ -32,7 +32,7 @@ def test_status_with_bearer_token(client, token):
     response = client.get("/api/status", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"schedules", "versions", "last_runs", "feed", "counts", "health"}
+    assert set(body) == {"jobs", "schedules", "versions", "last_runs", "feed", "counts", "health"}
     assert body["last_runs"]["catalog"] is None
     assert ApiToken.objects.get().last_used_at is not None
     assert ApiToken.objects.get().token_hash != token  # stored hashed

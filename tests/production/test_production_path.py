@@ -114,7 +114,7 @@ def test_gunicorn_and_qcluster_health_and_a_sync_via_the_api(production_env, fak
     token = new_token(name="smoke", user=user)[1]
     port = 8800 + os.getpid() % 100
     web = _start(["-m", "gunicorn", "backoffice.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"], env)
-    worker = _start(["manage.py", "qcluster"], env)
+    worker = _start(["manage.py", "run_worker"], env)
     base = f"http://127.0.0.1:{port}"
     try:
         assert _wait(lambda: _get(f"{base}/health") is not None, 30), "gunicorn did not start"
@@ -166,7 +166,7 @@ def _get(url, token=None):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_clusters_on_redis_run_every_task_exactly_once(production_env):
-    workers = [_start(["manage.py", "qcluster"], production_env) for _ in range(2)]
+    workers = [_start(["manage.py", "run_worker"], production_env) for _ in range(2)]
     try:
         time.sleep(2)
         enqueue = subprocess.run(  # noqa: S603

@@ -57,7 +57,7 @@ class Command(BaseCommand):
             worker_log.parent.mkdir(exist_ok=True)
             with open(worker_log, "ab") as out:
                 worker = subprocess.Popen(  # noqa: S603
-                    [sys.executable, "manage.py", "qcluster"], stdout=out, stderr=out
+                    [sys.executable, "manage.py", "run_worker"], stdout=out, stderr=out
                 )
             self.stdout.write(f"Task worker started (pid {worker.pid}), output in {worker_log}.")
             base_url = _base_url(addrport)

@@ -1,13 +1,17 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from backoffice.commands import EXIT_PARTIAL, exit_with, fail
 from backoffice.exceptions import BackofficeError
 from catalog.models import CardState, Product
 from catalog.services.cards import cards_import
 
 
 class Command(BaseCommand):
-    help = "Validate and upload Kaspi product cards for mapped products."
+    help = (
+        "Validate and upload Kaspi product cards for mapped products. Exit 0 ok, 1 failed, "
+        "2 partial (some batches not sent)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--category", type=int, help="supplier category id (Al-Style)")
@@ -31,7 +35,7 @@ class Command(BaseCommand):
         try:
             summary = cards_import(list(products), dry_run=dry_run)
         except BackofficeError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(f"failed: {exc}") from None
         for preview in summary.previews:
             if preview.problems:
                 self.stderr.write(f"{preview.product.sku}: " + "; ".join(preview.problems))
@@ -41,5 +45,12 @@ class Command(BaseCommand):
             f"unchanged={summary.unchanged} invalid={summary.invalid}"
             + (f" imports: {codes}" if codes else "")
         )
-        if any(batch.status == "FAILED" for batch in summary.batches):
-            raise CommandError("a batch could not be sent; see the card imports in the admin")
+        failed = [batch for batch in summary.batches if batch.status == "FAILED"]
+        if failed:
+            reason = (
+                f"{len(failed)} of {len(summary.batches)} batches could not be sent; "
+                "see the card imports"
+            )
+            if len(failed) == len(summary.batches):
+                fail(reason)  # nothing was sent: 1
+            exit_with(self, EXIT_PARTIAL, reason)  # some batches went through: 2

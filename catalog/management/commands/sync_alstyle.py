@@ -1,14 +1,13 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from backoffice.models import SyncRun
-from backoffice.runs import exit_code
+from backoffice.commands import finish_run
 from catalog.services.sync import run_catalog_sync, run_stock_sync
 
 
 class Command(BaseCommand):
     help = (
-        "Sync the Al-Style catalog (or only stock and prices). Exit code: 0 ok or skipped, "
-        "1 failed, 2 partial, 3 held for staff (README, Exit codes)."
+        "Sync the Al-Style catalog (or only stock and prices). Exit 0 ok or skipped, 1 failed, "
+        "2 partial, 3 held for staff."
     )
 
     def add_arguments(self, parser):
@@ -21,14 +20,4 @@ class Command(BaseCommand):
         runner = run_stock_sync if stock_only else run_catalog_sync
         run = runner(triggered_by="command", dry_run=dry_run)
         self.stdout.write(run.summary() + (" [dry run]" if dry_run else ""))
-        if run.status == SyncRun.Status.FAILED:
-            raise CommandError(run.error or "sync failed")
-        if run.status == SyncRun.Status.SKIPPED:
-            self.stdout.write(run.error)
-        elif run.status == SyncRun.Status.PARTIAL:
-            self.stderr.write(f"partial: {run.error}")
-        elif run.status == SyncRun.Status.HELD:
-            self.stderr.write(f"held for staff: {run.error}")
-        code = exit_code(run)
-        if code:
-            raise SystemExit(code)
+        finish_run(self, run)

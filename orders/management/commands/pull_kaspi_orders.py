@@ -3,8 +3,8 @@ from datetime import date, datetime, time, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from backoffice.models import SyncRun
-from orders.services.imports import run_order_import
+from backoffice.commands import finish_run
+from orders.services.imports import NEW_ORDER_COUNTS, run_order_import
 
 
 def _date(value: str, *, end: bool = False) -> datetime:
@@ -19,7 +19,9 @@ def _date(value: str, *, end: bool = False) -> datetime:
 class Command(BaseCommand):
     help = (
         "Import Kaspi orders: incremental by default, or a past period with --days or "
-        "--since/--until (split into 14-day windows). Non-zero exit on failure."
+        "--since/--until (split into 14-day windows); then the new-order flow (stock check, "
+        "staff alerts, auto-accept, reminders), as the schedule does. Exit 0 ok or skipped, "
+        "1 failed, 2 partial, 3 held for staff."
     )
 
     def add_arguments(self, parser):
@@ -44,7 +46,12 @@ class Command(BaseCommand):
             raise CommandError("--since is after --until")
         run = run_order_import(since=start, until=end if start else None, status=status)
         self.stdout.write(run.summary())
-        if run.status == SyncRun.Status.FAILED:
-            raise CommandError(run.error or "order import failed")
-        if run.status in (SyncRun.Status.PARTIAL, SyncRun.Status.SKIPPED):
-            self.stderr.write(run.error)
+        if any(key in run.counts for key in NEW_ORDER_COUNTS.values()):
+            self.stdout.write(
+                "new orders: "
+                + ", ".join(
+                    f"{key.removeprefix('new_')}={run.counts[key]}"
+                    for key in NEW_ORDER_COUNTS.values()
+                )
+            )
+        finish_run(self, run)
