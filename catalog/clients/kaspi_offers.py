@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from backoffice.exceptions import ExternalServiceError
 from backoffice.http import HttpClient, build_session, retry_after_seconds
@@ -316,7 +317,7 @@ class KaspiOffersClient:
                     problems.append("HTTP 403")
                     if self.consecutive_403 >= STOP_AFTER_403:
                         raise IpBlocked(
-                            "Kaspi refused our IP (403); the repricer paused, retry later",
+                            _("Kaspi refused our IP (403); the repricer paused, retry later"),
                             status=403,
                         )
                     after = retry_after_seconds(response)

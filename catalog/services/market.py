@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.alerts import send_alert
 from backoffice.models import SyncRun
@@ -264,7 +265,10 @@ def read_market(
             run.error = stopped
         elif problems:
             run.status = SyncRun.Status.PARTIAL
-            run.error = f"market unknown for {problems} of {len(plan)} (card, city) reads"
+            run.error = _("market unknown for %(n)s of %(total)s (card, city) reads") % {
+                "n": problems,
+                "total": len(plan),
+            }
     if not dry_run:
         alert_unread_market(now=now)
     logger.info("kaspi market read: %s%s", counts, " (dry run)" if dry_run else "")
@@ -368,15 +372,18 @@ def verify_link(link: KaspiCardLink, market: CardMarket, *, ours, now) -> None:
         link.note = ""
     elif ours is not None:
         link.status = KaspiCardLink.Status.CONFLICTING
-        link.note = f"our offer on this card carries SKU {ours.merchant_sku!r}, not {sku!r}"[:255]
+        link.note = (
+            _("our offer on this card carries SKU %(theirs)r, not %(ours)r")
+            % {"theirs": ours.merchant_sku, "ours": sku}
+        )[:255]
     elif not market.offers:
         if link.status != KaspiCardLink.Status.LINKED:
             link.status = KaspiCardLink.Status.UNVERIFIED
-        link.note = "nobody sells this card in the home city: cannot verify"
+        link.note = _("nobody sells this card in the home city: cannot verify")
     else:
         if link.status != KaspiCardLink.Status.LINKED:
             link.status = KaspiCardLink.Status.UNVERIFIED
-        link.note = "our shop is not among the card's offers in the home city"
+        link.note = _("our shop is not among the card's offers in the home city")
     link.save(update_fields=["status", "verified_at", "note", "master_category", "updated_at"])
 
 

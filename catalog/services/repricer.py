@@ -18,6 +18,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.alerts import send_alert
 from backoffice.models import SyncRun
@@ -53,6 +54,7 @@ class Proposal:
     rule: RepricingRule | None = None
     anomaly: bool = False
     market: dict = field(default_factory=dict)
+    below_floor: bool = False
 
     @property
     def changes(self) -> bool:
@@ -111,22 +113,31 @@ def _step(rule: RepricingRule, price: int) -> int:
 def target_price(rule: RepricingRule, competitors: list[dict]) -> tuple[int | None, str]:
     """The rule's wish before the floor, ceiling and caps; None when it has no target."""
     if rule.strategy == RepricingRule.Strategy.FIXED:
-        return rule.fixed_price, f"fixed price {rule.fixed_price}"
+        return rule.fixed_price, _("fixed price %(price)s") % {"price": rule.fixed_price}
     if not competitors:
-        return None, "no competitors"
+        return None, _("no competitors")
     cheapest = competitors[0]
     name = cheapest.get("merchant_name") or cheapest.get("merchant_id")
     if rule.strategy == RepricingRule.Strategy.MATCH:
-        return cheapest["price"], f"match {name} at {cheapest['price']}"
+        reason = _("match %(shop)s at %(price)s") % {"shop": name, "price": cheapest["price"]}
+        return cheapest["price"], reason
     if rule.strategy == RepricingRule.Strategy.HOLD and rule.position > 1:
         n = rule.position
         if len(competitors) < n:
-            return None, f"fewer than {n} competitors"
+            return None, _("fewer than %(n)s competitors") % {"n": n}
         ahead = competitors[n - 1]
         step = _step(rule, ahead["price"])
-        return ahead["price"] - step, f"hold position {n}: below {ahead['price']} by {step}"
+        return ahead["price"] - step, _("hold position %(n)s: below %(price)s by %(step)s") % {
+            "n": n,
+            "price": ahead["price"],
+            "step": step,
+        }
     step = _step(rule, cheapest["price"])
-    return cheapest["price"] - step, f"beat {name} at {cheapest['price']} by {step}"
+    return cheapest["price"] - step, _("beat %(shop)s at %(price)s by %(step)s") % {
+        "shop": name,
+        "price": cheapest["price"],
+        "step": step,
+    }
 
 
 # --- One product in one city ----------------------------------------------------------
@@ -196,19 +207,22 @@ def propose(product: Product, city: str, state: MarketState | None, ctx: Context
     old = ctx.city_prices.get((product.pk, city)) or product.kaspi_price
     keep = lambda reason, **kw: Proposal(product, city, old, None, reason, **kw)  # noqa: E731
     if product.manual_price is not None:
-        return keep("manual price")
+        return keep(_("manual price"))
     if product.price_on_request or not old or old <= NO_PRICE_AT_OR_BELOW:
-        return keep("not offered at a price")
+        return keep(_("not offered at a price"))
     if state is None:
-        return keep("market not read yet")
+        return keep(_("market not read yet"))
     if state.status != MarketState.Status.OK:
-        return keep(f"market {state.get_status_display()}: {state.error}".strip(": "))
+        return keep(
+            _("market %(status)s: %(error)s")
+            % {"status": state.get_status_display(), "error": state.error or "—"}
+        )
     age = ctx.now - (state.ok_at or ctx.now)
     if age > timedelta(minutes=settings.REPRICER_MARKET_MAX_AGE_MINUTES):
-        return keep("market read too long ago")
+        return keep(_("market read too long ago"))
     rule = select_rule(product, ctx.rules, ctx.paths.get(product.category_id, ()))
     if rule is None:
-        return keep("no repricing rule applies")
+        return keep(_("no repricing rule applies"))
     floor, ceiling, commission = bounds(product, link, rule, ctx)
     competitors = counted_competitors(state.offers, rule, our_id=ctx.our_id)
     market = {
@@ -225,38 +239,50 @@ def propose(product: Product, city: str, state: MarketState | None, ctx: Context
         product, city, old, new, reason, floor, ceiling, flag, rule, market=market
     )
     if floor is None:
-        return keep("no dealer price: no floor", rule=rule, market=market)
+        return keep(_("no dealer price: no floor"), rule=rule, market=market)
     target, reason = target_price(rule, competitors)
-    flag = ""
+    flag, below_floor = "", False
     if ceiling is not None and floor > ceiling:
-        new, flag = floor, f"floor {floor} above ceiling {ceiling}"
-        reason = f"stay at the floor ({reason})"
+        new = floor
+        flag = _("floor %(floor)s above ceiling %(ceiling)s") % {"floor": floor, "ceiling": ceiling}
+        reason = _("stay at the floor (%(reason)s)") % {"reason": reason}
     elif target is None:
         if floor <= old and (ceiling is None or old <= ceiling):
             return keep(reason, floor=floor, ceiling=ceiling, rule=rule, market=market)
         new = floor if old < floor else ceiling
-        reason = f"{reason}: back within floor and ceiling"
+        reason = _("%(reason)s: back within floor and ceiling") % {"reason": reason}
     elif target < floor:
         new = floor
         below = competitors[0]["price"] if competitors else target
         if below < floor:
-            flag = f"competitor at {below} below our floor {floor}"
-        reason = f"{reason}; the floor {floor} wins"
+            below_floor = True
+            flag = _("competitor at %(price)s below our floor %(floor)s") % {
+                "price": below,
+                "floor": floor,
+            }
+        reason = _("%(reason)s; the floor %(floor)s wins") % {"reason": reason, "floor": floor}
     elif ceiling is not None and target > ceiling:
-        new, reason = ceiling, f"{reason}; the ceiling {ceiling} wins"
+        new = ceiling
+        reason = _("%(reason)s; the ceiling %(ceiling)s wins") % {
+            "reason": reason,
+            "ceiling": ceiling,
+        }
     else:
         new = target
     new = _capped(old, new, floor, ceiling)
     if new == old:
-        return made(None, reason, flag)
+        unchanged = made(None, reason, flag)
+        unchanged.below_floor = below_floor
+        return unchanged
     last = ctx.last_applied.get(product.pk)
     cycle = timedelta(minutes=settings.REPRICER_FEED_CYCLE_MINUTES)
     if last and ctx.now - last < cycle and floor <= old:
-        return made(None, "waiting for Kaspi to show our last change", flag)
+        return made(None, _("waiting for Kaspi to show our last change"), flag)
     cooldown = timedelta(minutes=settings.REPRICER_RAISE_COOLDOWN_MINUTES)
     if new > old and last and ctx.now - last < cooldown and old >= floor:
-        return made(None, "a raise waits for the cooldown", flag)
+        return made(None, _("a raise waits for the cooldown"), flag)
     proposal = made(new, reason, flag)
+    proposal.below_floor = below_floor
     share = abs(Decimal(new - old)) / Decimal(old)
     proposal.anomaly = share > settings.REPRICER_ANOMALY_SHARE
     return proposal
@@ -346,7 +372,7 @@ def reprice(
             if dry_run:
                 continue
             _note_flag(state, proposal)
-            if proposal.flag and "below our floor" in proposal.flag:
+            if proposal.below_floor:
                 below_floor.append(f"{product.sku} ({city}): {proposal.flag}")
             if state and product.pk in sellers and state.our_position and state.our_position > 1:
                 lost_first.append(f"{product.sku} ({city}): {state.our_position}")
