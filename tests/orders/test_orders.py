@@ -581,3 +581,16 @@ def test_slow_answers_are_written_as_they_arrive_not_at_the_end_of_the_page(monk
 
     assert stored_when_asked == {"1": [], "2": ["1"], "3": ["1", "2"]}
     assert OrderEntry.objects.count() == 3
+
+
+def test_a_run_filtered_by_status_does_not_count_as_coverage(mocked_http):
+    mocked_http.get(API + "orders", json=page([]))
+    now = datetime.now(tz=UTC)
+    full = run_order_import(since=now - timedelta(days=30), until=now - timedelta(days=20))
+    run_order_import(status="APPROVED_BY_BANK")  # reads one status only
+
+    run = run_order_import()
+
+    # continues after the full run, not after the status-filtered one
+    expected = datetime.fromisoformat(full.params["covered_until"]) - timedelta(hours=3)
+    assert datetime.fromisoformat(run.params["since"]) == expected
