@@ -4,6 +4,8 @@ from datetime import timedelta
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery, Sum
 from django.shortcuts import get_object_or_404, redirect
@@ -13,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from . import labels
 from .models import Alert, ApiToken, AuditEntry, JobLock, SyncRun
 
 
@@ -82,7 +85,14 @@ class SyncRunAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "status", "triggered_by"]
     date_hierarchy = "created_at"
     search_fields = ["error"]
-    readonly_fields = [f.name for f in SyncRun._meta.fields] + ["duration_display"]
+    # JSON fields in words (counters) or as an indented block (parameters).
+    fields = [
+        *(f.name for f in SyncRun._meta.fields if f.name not in ("counts", "params", "id")),
+        "counts_display",
+        "params_display",
+        "duration_display",
+    ]
+    readonly_fields = fields
     actions = ["confirm_vanish"]
 
     @admin.action(
@@ -116,11 +126,15 @@ class SyncRunAdmin(ReadOnlyAdmin):
     def duration_display(self, obj):
         if obj.duration is None:
             return "—"
-        return f"{obj.duration.total_seconds():.1f} s"
+        return _("%(seconds).1f s") % {"seconds": obj.duration.total_seconds()}
 
     @admin.display(description=_("counts"))
     def counts_display(self, obj):
-        return ", ".join(f"{k}: {v}" for k, v in obj.counts.items()) or "—"
+        return labels.counts_text(obj.counts) or "—"
+
+    @admin.display(description=_("parameters"))
+    def params_display(self, obj):
+        return pretty_json(json.dumps(obj.params)) if obj.params else "—"
 
     @admin.display(description=_("progress"))
     def progress_display(self, obj):
@@ -147,10 +161,25 @@ class AlertAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(KeepRecordsMixin, ReadOnlyAdmin):
-    list_display = ["at", "user", "action", "object_repr", "note"]
-    list_filter = ["action"]
+    list_display = ["at", "user", "action_display", "object_repr", "note"]
+    list_filter = [labels.CodeFilter("action", _("action"), labels.AUDIT_ACTIONS)]
     search_fields = ["object_repr", "object_id", "note", "user__username"]
     date_hierarchy = "at"
+    fields = ["at", "user", "action_display", "object_type", "object_id", "object_repr"]
+    fields += ["before_display", "after_display", "note"]
+    readonly_fields = fields
+
+    @admin.display(description=_("before"))
+    def before_display(self, obj):
+        return pretty_json(json.dumps(obj.before)) if obj.before else "—"
+
+    @admin.display(description=_("after"))
+    def after_display(self, obj):
+        return pretty_json(json.dumps(obj.after)) if obj.after else "—"
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_display(self, obj):
+        return labels.code_html(labels.AUDIT_ACTIONS, obj.action)
 
 
 @admin.register(ApiToken)
@@ -322,3 +351,13 @@ class LoginLockAdmin(admin.ModelAdmin):
 
 def _address_locked(attempt) -> bool:
     return (attempt.address_failures or 0) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class StaffGroupAdmin(GroupAdmin):
+    """The three staff groups under their names in the staff's language."""
+
+    list_display = ["__str__"]

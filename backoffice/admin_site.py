@@ -13,6 +13,8 @@ class BackofficeAdminSite(admin.AdminSite):
     index_template = "admin/backoffice_index.html"
     # No public site behind the back office ("/" comes back here): no "View site" link.
     site_url = None
+    # The pages fit 1366 px without the app list on the left (it is on the index page).
+    enable_nav_sidebar = False
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)

@@ -145,7 +145,9 @@ class AuditEntry(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"{local_time(self.at)} {self.action} {self.object_repr}"
+        from .labels import AUDIT_ACTIONS, label
+
+        return f"{local_time(self.at)} {label(AUDIT_ACTIONS, self.action)} {self.object_repr}"
 
 
 class ApiToken(models.Model):

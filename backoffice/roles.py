@@ -5,10 +5,12 @@ Superusers keep every permission; everyone else gets a role.
 """
 
 from django.contrib.auth.models import Group, Permission
+from django.utils.translation import gettext_noop
 
-CATALOG_MANAGER = "Catalog manager"
-ORDER_MANAGER = "Order manager"
-ACCOUNTANT = "Accountant"
+# Stored in English; the admin shows them translated (backoffice.apps).
+CATALOG_MANAGER = gettext_noop("Catalog manager")
+ORDER_MANAGER = gettext_noop("Order manager")
+ACCOUNTANT = gettext_noop("Accountant")
 
 ROLES = {
     CATALOG_MANAGER: {

@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from backoffice import labels
 from backoffice.admin import ReadOnlyAdmin, ReadOnlyInline, pretty_json
 from backoffice.audit import audit, snapshot
 from backoffice.exceptions import BackofficeError
@@ -600,9 +601,13 @@ class AttributeSourceInline(admin.TabularInline):
 
 @admin.register(KaspiAttribute)
 class KaspiAttributeAdmin(admin.ModelAdmin):
-    list_display = ["code", "category", "type", "mandatory", "multi_valued"]
-    list_filter = ["mandatory", "type"]
+    list_display = ["code", "category", "type_display", "mandatory", "multi_valued"]
+    list_filter = ["mandatory", labels.CodeFilter("type", _("type"), labels.ATTRIBUTE_TYPE)]
     search_fields = ["code", "category__code"]
+
+    @admin.display(description=_("type"), ordering="type")
+    def type_display(self, obj):
+        return labels.code_html(labels.ATTRIBUTE_TYPE, obj.type)
 
     def has_add_permission(self, request):
         return False

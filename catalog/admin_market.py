@@ -257,10 +257,11 @@ class MarketStateAdmin(ReadOnlyAdmin):
             "Age of the market, minutes: home city p50 %(hp50)s, p95 %(hp95)s; "
             "all pairs p50 %(p50)s, p95 %(p95)s (%(n)s pairs)."
         ) % {
-            "hp50": fresh["home"]["p50"],
-            "hp95": fresh["home"]["p95"],
-            "p50": fresh["all"]["p50"],
-            "p95": fresh["all"]["p95"],
+            # No reads yet: a dash, not Python's None.
+            "hp50": _or_dash(fresh["home"]["p50"]),
+            "hp95": _or_dash(fresh["home"]["p95"]),
+            "p50": _or_dash(fresh["all"]["p50"]),
+            "p95": _or_dash(fresh["all"]["p95"]),
             "n": fresh["all"]["count"],
         }
         return super().changelist_view(request, extra_context)
@@ -345,3 +346,7 @@ class PriceChangeAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def _or_dash(value):
+    return "—" if value is None else value

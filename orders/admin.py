@@ -7,8 +7,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from backoffice import labels
 from backoffice.admin import KeepRecordsMixin, ReadOnlyInline, pretty_json
 from backoffice.exceptions import BackofficeError
+from backoffice.formats import local_time, money
 from catalog.admin import report_enqueue
 
 from .models import Fulfilment, FulfilmentEvent, Order, OrderAction, OrderEntry, SupplierPurchase
@@ -41,8 +43,19 @@ class OrderEntryInline(ReadOnlyInline):
 
 
 class OrderActionInline(ReadOnlyInline):
+    """What staff asked Kaspi and Kaspi's answer, newest first."""
+
     model = OrderAction
-    fields = ["created_at", "action", "user", "ok", "detail", "response"]
+    fields = ["created_at", "action", "user", "ok", "detail_display", "response"]
+    verbose_name_plural = _("Requests to Kaspi and Kaspi's answers")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    @admin.display(description=_("details"))
+    def detail_display(self, obj):
+        # A cancellation keeps its reason code: shown in words.
+        return labels.label(labels.CANCELLATION_REASON, obj.detail) if obj.detail else ""
 
 
 class FulfilmentEventInline(ReadOnlyInline):
@@ -90,11 +103,7 @@ class StepForm(forms.Form):
 class CancelForm(forms.Form):
     reason = forms.ChoiceField(
         label=_("Cancellation reason"),
-        choices=[
-            ("BUYER_CANCELLATION_BY_MERCHANT", _("Buyer asked to cancel")),
-            ("BUYER_NOT_REACHABLE", _("Buyer not reachable")),
-            ("MERCHANT_OUT_OF_STOCK", _("Out of stock")),
-        ],
+        choices=list(labels.CANCELLATION_REASON.items()),
     )
     comment = forms.CharField(label=_("Comment"), required=False, max_length=1000)
 
@@ -111,27 +120,26 @@ class CompleteForm(forms.Form):
 @admin.register(Order)
 class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
     change_list_template = "admin/orders/order/change_list.html"
+    # Fits 1366 px: what staff pick an order by; phone, state and the rest on its page.
     list_display = [
         "code",
-        "channel",
-        "fulfilment",
-        "needs_attention",
-        "status",
-        "state",
-        "creation_date",
+        "created_display",
         "customer_name",
-        "customer_phone",
-        "total_price",
-        "delivery_mode",
-        "is_kaspi_delivery",
+        "total_display",
+        "status_display",
+        "fulfilment",
+        "delivery_display",
+        "attention_display",
     ]
     list_filter = [
         "channel",
-        "status",
-        "state",
-        "delivery_mode",
+        "fulfilment",
+        "needs_attention",
+        labels.CodeFilter("status", _("status"), labels.ORDER_STATUS),
+        labels.CodeFilter("state", _("state"), labels.ORDER_STATE),
+        labels.CodeFilter("delivery_mode", _("delivery mode"), labels.DELIVERY_MODE),
         "is_kaspi_delivery",
-        "payment_mode",
+        labels.CodeFilter("payment_mode", _("payment mode"), labels.PAYMENT_MODE),
     ]
     search_fields = ["=code", "customer_name", "customer_phone", "entries__offer_code"]
     date_hierarchy = "creation_date"
@@ -206,12 +214,85 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         (_("Kaspi data"), {"classes": ["collapse"], "fields": ["raw_pretty"]}),
     ]
 
+    # Read-only fields holding a code or a sum, shown in words (the raw code beside).
+    shown_as = {
+        "state": "state_detail",
+        "status": "status_detail",
+        "payment_mode": "payment_mode_detail",
+        "delivery_mode": "delivery_mode_detail",
+        "total_price": "total_display",
+        "delivery_cost": "delivery_cost_display",
+    }
+
     def get_readonly_fields(self, request, obj=None):
         # Fulfilment moves only through the checked actions, never by editing the field.
-        fixed = ["fulfilment", "raw_pretty", "waybill_link"]
+        fixed = ["fulfilment", "raw_pretty", "waybill_link", *self.shown_as.values()]
         if obj is not None and obj.channel == Order.Channel.KASPI:
             return [*self.kaspi_fields, "paid_at", *fixed]
         return [*fixed, *self.system_fields]
+
+    def get_fieldsets(self, request, obj=None):
+        readonly = set(self.get_readonly_fields(request, obj))
+        swap = {f: d for f, d in self.shown_as.items() if f in readonly}
+        return [
+            (title, {**options, "fields": [swap.get(f, f) for f in options["fields"]]})
+            for title, options in super().get_fieldsets(request, obj)
+        ]
+
+    @admin.display(description=_("created in Kaspi"), ordering="creation_date")
+    def created_display(self, obj):
+        return local_time(obj.creation_date or obj.first_seen)
+
+    @admin.display(description=_("total"), ordering="total_price")
+    def total_display(self, obj):
+        return money(obj.total_price)
+
+    @admin.display(description=_("delivery cost"))
+    def delivery_cost_display(self, obj):
+        return money(obj.delivery_cost)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj):
+        if obj.channel == Order.Channel.DIRECT and not obj.status:
+            return obj.get_channel_display()
+        return labels.code_html(labels.ORDER_STATUS, obj.status)
+
+    @admin.display(description=_("delivery"), ordering="delivery_mode")
+    def delivery_display(self, obj):
+        mode = labels.code_html(labels.DELIVERY_MODE, obj.delivery_mode)
+        if obj.is_kaspi_delivery:
+            return format_html("{}<br><small>{}</small>", mode, _("Kaspi Delivery"))
+        return mode
+
+    @admin.display(description=_("needs attention"), ordering="needs_attention", empty_value="")
+    def attention_display(self, obj):
+        # Only the orders that need it are marked, with the reason (not a ✗ on every row).
+        if not obj.needs_attention:
+            return ""
+        reason = (obj.attention_reason or "").strip()
+        short = reason.splitlines()[0][:60] if reason else _("yes")
+        return format_html('<span title="{}">⚠ {}</span>', reason, short)
+
+    def _detail(self, mapping, code):
+        if not code:
+            return "—"
+        return format_html("{} <code>{}</code>", labels.label(mapping, code), code)
+
+    @admin.display(description=_("state"))
+    def state_detail(self, obj):
+        return self._detail(labels.ORDER_STATE, obj.state)
+
+    @admin.display(description=_("status"))
+    def status_detail(self, obj):
+        return self._detail(labels.ORDER_STATUS, obj.status)
+
+    @admin.display(description=_("payment mode"))
+    def payment_mode_detail(self, obj):
+        return self._detail(labels.PAYMENT_MODE, obj.payment_mode)
+
+    @admin.display(description=_("delivery mode"))
+    def delivery_mode_detail(self, obj):
+        return self._detail(labels.DELIVERY_MODE, obj.delivery_mode)
 
     @admin.display(description=_("waybill"))
     def waybill_link(self, obj):

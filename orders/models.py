@@ -182,7 +182,7 @@ class OrderAction(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.order} {self.action}"
+        return f"{self.order}: {self.get_action_display()}"
 
 
 class FulfilmentEvent(models.Model):
@@ -210,7 +210,7 @@ class FulfilmentEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.order}: {self.from_status} → {self.to_status}"
+        return f"{self.order}: {self.get_from_status_display()} → {self.get_to_status_display()}"
 
 
 class SupplierPurchase(models.Model):

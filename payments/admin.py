@@ -8,9 +8,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from backoffice import labels
 from backoffice.admin import KeepRecordsMixin, ReadOnlyAdmin, ReadOnlyInline, pretty_json
 from backoffice.audit import audit
 from backoffice.exceptions import BackofficeError
+from backoffice.formats import money
 from backoffice.logging import mask
 
 from .models import KaspiQrDevice, Payment, PaymentEvent, WebhookDelivery
@@ -23,7 +25,19 @@ from .services.reconcile import reconcile, reconciliation_csv
 
 class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
-    fields = ["created_at", "source", "key", "status_before", "status_after", "amount", "note"]
+    fields = ["created_at", "source_label", "key", "before_label", "after_label", "note"]
+
+    @admin.display(description=_("source"))
+    def source_label(self, obj):
+        return labels.code_html(labels.PAYMENT_EVENT_SOURCE, obj.source)
+
+    @admin.display(description=_("status before"))
+    def before_label(self, obj):
+        return labels.code_html(dict(Payment.Status.choices), obj.status_before)
+
+    @admin.display(description=_("status after"))
+    def after_label(self, obj):
+        return labels.code_html(dict(Payment.Status.choices), obj.status_after)
 
 
 class ImportForm(forms.Form):
@@ -38,7 +52,7 @@ class PaymentAdmin(KeepRecordsMixin, admin.ModelAdmin):
     change_list_template = "admin/payments/payment/change_list.html"
     list_display = [
         "reference",
-        "amount",
+        "amount_display",
         "status",
         "provider",
         "order",
@@ -52,10 +66,9 @@ class PaymentAdmin(KeepRecordsMixin, admin.ModelAdmin):
     inlines = [PaymentEventInline]
     actions = ["refresh_status", "refund"]
     readonly_fields = [
-        "id",
         "reference",
         "provider",
-        "amount",
+        "amount_display",
         "currency",
         "status",
         "description",
@@ -71,7 +84,11 @@ class PaymentAdmin(KeepRecordsMixin, admin.ModelAdmin):
         "updated_at",
         "qr",
     ]
-    exclude = ["basket", "qr_token"]
+    exclude = ["basket", "qr_token", "amount"]
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj):
+        return money(obj.amount)
 
     def has_add_permission(self, request):
         return False  # created with create_payment (command) or a checkout
@@ -207,14 +224,40 @@ class PaymentEventAdmin(KeepRecordsMixin, ReadOnlyAdmin):
     list_display = [
         "created_at",
         "payment",
-        "source",
+        "source_display",
         "key",
-        "status_before",
-        "status_after",
-        "amount",
+        "status_before_display",
+        "status_after_display",
+        "amount_display",
     ]
-    list_filter = ["source", "status_after"]
+    list_filter = [
+        labels.CodeFilter("source", _("source"), labels.PAYMENT_EVENT_SOURCE),
+        labels.CodeFilter("status_after", _("status after"), dict(Payment.Status.choices)),
+    ]
     search_fields = ["=key", "=payment__reference"]
+    fields = ["created_at", "payment", "source_display", "key", "status_before_display"]
+    fields += ["status_after_display", "amount_display", "note", "raw_pretty"]
+    readonly_fields = fields
+
+    @admin.display(description=_("source"), ordering="source")
+    def source_display(self, obj):
+        return labels.code_html(labels.PAYMENT_EVENT_SOURCE, obj.source)
+
+    @admin.display(description=_("status before"))
+    def status_before_display(self, obj):
+        return labels.code_html(dict(Payment.Status.choices), obj.status_before)
+
+    @admin.display(description=_("status after"))
+    def status_after_display(self, obj):
+        return labels.code_html(dict(Payment.Status.choices), obj.status_after)
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj):
+        return money(obj.amount)
+
+    @admin.display(description=_("data"))
+    def raw_pretty(self, obj):
+        return pretty_json(obj.raw) if obj.raw else "—"
 
 
 @admin.register(WebhookDelivery)

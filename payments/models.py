@@ -154,7 +154,9 @@ class PaymentEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source}:{self.key}"
+        from backoffice.labels import PAYMENT_EVENT_SOURCE, label
+
+        return f"{label(PAYMENT_EVENT_SOURCE, self.source)}: {self.key}"
 
 
 class WebhookDelivery(models.Model):
