@@ -60,6 +60,11 @@ def schedule_specs() -> list[dict]:
             "kind": "reprice",
         },
         {
+            "name": "alstyle-purchases",
+            "func": "orders.tasks.poll_supplier_purchases_task",
+            "minutes": settings.ALSTYLE_PURCHASE_POLL_MINUTES,
+        },
+        {
             "name": "kaspi-card-imports",
             "func": "catalog.tasks.poll_card_imports_task",
             "minutes": settings.KASPI_CARDS_POLL_MINUTES,

@@ -7,7 +7,7 @@ django-environ and has a development default; `.env.example` documents each one.
 import re
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -399,7 +399,21 @@ REPRICER_MARKET_MAX_AGE_MINUTES = env.int("REPRICER_MARKET_MAX_AGE_MINUTES", def
 ORDERS_AUTO_ACCEPT = env.bool("ORDERS_AUTO_ACCEPT", default=False)
 # Remind staff of orders not accepted within this many minutes.
 ORDERS_ACCEPT_REMINDER_MINUTES = env.int("ORDERS_ACCEPT_REMINDER_MINUTES", default=60)
-ALSTYLE_CART_API_URL = env.str("ALSTYLE_CART_API_URL", default="https://api.al-style.kz/cart-api/")
+# The cart API lives on the catalog's host (docs/alstyle-api.md §1): unless set, derived from
+# ALSTYLE_API_URL (same scheme and host, path /cart-api/), so the cart never goes to the real
+# host with the token while the catalog points at a local one.
+ALSTYLE_CART_API_URL = env.str("ALSTYLE_CART_API_URL", default="") or urlunsplit(
+    (*urlsplit(ALSTYLE_API_URL)[:2], "/cart-api/", "", "")
+)
+# The attorney (Доверенности → Номер) and carrier (Транспортники → СпособДоставки or
+# Транспортник) a purchase sends when the dealer profile marks none as Основной, or to
+# override the marked one. Empty = the one marked Основной.
+ALSTYLE_ATTORNEY_NUMBER = env.str("ALSTYLE_ATTORNEY_NUMBER", default="")
+ALSTYLE_CARRIER = env.str("ALSTYLE_CARRIER", default="")
+# How often the supplier status of open purchases is read from Al-Style's order list.
+ALSTYLE_PURCHASE_POLL_MINUTES = env.int("ALSTYLE_PURCHASE_POLL_MINUTES", default=60)
+# Open purchases older than this are no longer polled (nor looked up when unknown).
+ALSTYLE_PURCHASE_POLL_DAYS = env.int("ALSTYLE_PURCHASE_POLL_DAYS", default=30)
 # Days from today for the Al-Style shipping date of a purchase.
 ALSTYLE_SHIPPING_DAYS = env.int("ALSTYLE_SHIPPING_DAYS", default=1)
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")

@@ -16,6 +16,7 @@ from catalog.admin import report_enqueue
 from .models import Fulfilment, FulfilmentEvent, Order, OrderAction, OrderEntry, SupplierPurchase
 from .services.fulfilment import (
     check_stock,
+    describe_plan,
     mark_assembled,
     purchase_from_alstyle,
     set_fulfilment,
@@ -68,13 +69,24 @@ class SupplierPurchaseInline(ReadOnlyInline):
     template = "admin/edit_inline/stacked.html"
     fields = [
         "status",
+        "reference",
         "supplier_order_id",
-        "supplier_status",
+        "supplier_status_text",
+        "supplier_checked_at",
         "lines",
+        "sent_pretty",
         "error",
         "created_by",
         "created_at",
     ]
+
+    @admin.display(description=_("Al-Style status"))
+    def supplier_status_text(self, obj):
+        return obj.supplier_status_text
+
+    @admin.display(description=_("sent to Al-Style"))
+    def sent_pretty(self, obj):
+        return pretty_json(obj.sent)
 
 
 class StepForm(forms.Form):
@@ -106,6 +118,23 @@ class CancelForm(forms.Form):
         choices=list(labels.CANCELLATION_REASON.items()),
     )
     comment = forms.CharField(label=_("Comment"), required=False, max_length=1000)
+
+
+class PurchaseForm(forms.Form):
+    attorney = forms.CharField(
+        label=_("Attorney (number)"),
+        required=False,
+        max_length=100,
+        help_text=_(
+            "Empty: the one the dealer profile marks «Основной» (or ALSTYLE_ATTORNEY_NUMBER)."
+        ),
+    )
+    carrier = forms.CharField(
+        label=_("Carrier (shipping method or carrier name)"),
+        required=False,
+        max_length=200,
+        help_text=_("Empty: the one the dealer profile marks «Основной» (or ALSTYLE_CARRIER)."),
+    )
 
 
 class CompleteForm(forms.Form):
@@ -366,14 +395,35 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
             except BackofficeError as exc:
                 self.message_user(request, f"{order.code}: {exc}", messages.ERROR)
                 continue
-            lines = ", ".join(f"{line['article']} × {line['quantity']}" for line in plan["lines"])
-            self.message_user(request, f"{order.code}: {lines}; {plan['submit']}")
+            self.message_user(
+                request,
+                f"{order.code}: {describe_plan(plan)}",
+                messages.WARNING if plan["problems"] else messages.INFO,
+            )
 
-    @admin.action(description=_("Order from Al-Style"), permissions=["change"])
+    @admin.action(description=_("Order from Al-Style…"), permissions=["change"])
     def purchase_selected(self, request, queryset):
-        self._each(request, queryset, purchase_from_alstyle, _("Ordered from Al-Style: %(n)d."))
+        def apply(data):
+            self._each(
+                request,
+                queryset,
+                purchase_from_alstyle,
+                _("Ordered from Al-Style: %(n)d."),
+                attorney=data["attorney"],
+                carrier=data["carrier"],
+            )
 
-    def _with_form(self, request, queryset, form_class, title, action, apply):
+        return self._with_form(
+            request,
+            queryset,
+            PurchaseForm,
+            _("Order from Al-Style"),
+            "purchase_selected",
+            apply,
+            submit_label=_("Order from Al-Style"),
+        )
+
+    def _with_form(self, request, queryset, form_class, title, action, apply, submit_label=None):
         """An action that first asks for input: show the form, or call `apply(form)` once
         it is submitted and valid."""
         form = form_class(request.POST) if "apply" in request.POST else form_class()
@@ -386,6 +436,7 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
             "orders": queryset,
             "form": form,
             "action": action,
+            "submit_label": submit_label,
             "opts": self.model._meta,
             "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
         }
@@ -487,12 +538,19 @@ class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
         "created_at",
         "order",
         "status",
+        "reference",
         "supplier_order_id",
-        "supplier_status",
+        "supplier_status_text",
+        "supplier_checked_at",
         "created_by",
     ]
+
+    @admin.display(description=_("Al-Style status"))
+    def supplier_status_text(self, obj):
+        return obj.supplier_status_text
+
     list_filter = ["status"]
-    search_fields = ["=order__code", "=supplier_order_id"]
+    search_fields = ["=order__code", "=supplier_order_id", "=reference"]
 
     def has_add_permission(self, request):
         return False

@@ -214,20 +214,46 @@ class FulfilmentEvent(models.Model):
 
 
 class SupplierPurchase(models.Model):
-    """The Al-Style order placed for one Kaspi order (one per order: never bought twice)."""
+    """One attempt to order a Kaspi order's goods from Al-Style.
+
+    At most one attempt per order may be live (submitted, or unknown until staff or the order
+    lookup settle it): the goods are never bought twice. Failed and refused attempts stay as
+    history, and a new attempt may follow them.
+    """
 
     class Status(models.TextChoices):
         SUBMITTED = "submitted", _("submitted")
         FAILED = "failed", _("failed before submit")
+        REFUSED = "refused", _("refused by Al-Style")
         UNKNOWN = "unknown", _("unknown: check Al-Style")
 
-    order = models.OneToOneField(
-        Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="purchase"
+    LIVE = (Status.SUBMITTED, Status.UNKNOWN)
+
+    # Order status letters of Al-Style (docs/alstyle-api.md §2) and their meaning.
+    SUPPLIER_STATUSES = {
+        "N": _("awaiting payment"),
+        "P": _("shipped, awaiting payment"),
+        "SV": _("ready to ship"),
+        "OS": _("pickup"),
+        "OK": _("shipping"),
+        "F": _("shipped and paid"),
+        "Un": _("merged"),
+        "R": _("pre-reserve"),
+        "DA": _("cancelled"),
+    }
+    # Statuses after which the supplier status is no longer polled.
+    FINAL_SUPPLIER_STATUSES = ("F", "Un", "DA")
+
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="purchases"
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    reference = models.CharField(_("our reference"), max_length=64, blank=True)
     supplier_order_id = models.CharField(_("Al-Style order"), max_length=64, blank=True)
     supplier_status = models.CharField(_("Al-Style status"), max_length=32, blank=True)
+    supplier_checked_at = models.DateTimeField(_("Al-Style status read"), null=True, blank=True)
     lines = models.JSONField(_("lines"), default=list)
+    sent = models.JSONField(_("sent to Al-Style"), default=dict, blank=True)
     response = models.TextField(_("Al-Style answer"), blank=True)
     error = models.TextField(_("error"), blank=True)
     created_by = models.ForeignKey(
@@ -244,6 +270,21 @@ class SupplierPurchase(models.Model):
         verbose_name = _("supplier purchase")
         verbose_name_plural = _("supplier purchases")
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(status__in=["submitted", "unknown"]),
+                name="one_live_supplier_purchase_per_order",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.order} → {self.supplier_order_id or self.get_status_display()}"
+
+    @property
+    def supplier_status_text(self) -> str:
+        """The Al-Style status letter with its meaning, e.g. "SV — готов к отгрузке"."""
+        if not self.supplier_status:
+            return ""
+        meaning = self.SUPPLIER_STATUSES.get(self.supplier_status)
+        return f"{self.supplier_status} — {meaning}" if meaning else self.supplier_status

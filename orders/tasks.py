@@ -1,11 +1,11 @@
 """django-q2 tasks of the orders app: each takes ids and calls the service its command
-calls (pull_kaspi_orders, orders_daily_summary)."""
+calls (pull_kaspi_orders, orders_daily_summary, poll_alstyle_purchases)."""
 
 from django.conf import settings
 
 from backoffice.runs import task_result
 
-from .services.fulfilment import send_daily_summary
+from .services.fulfilment import poll_supplier_purchases, send_daily_summary
 from .services.imports import run_order_import
 
 
@@ -20,3 +20,15 @@ def import_orders_task(run_id: int | None = None) -> str:
 def daily_summary_task() -> str:
     """The owner's morning message: orders by step, money waiting, problems."""
     return send_daily_summary()
+
+
+def poll_supplier_purchases_task() -> str:
+    """The Al-Style status of open purchases (and a new look-up of unknown ones), from the
+    supplier's order list; read-only at Al-Style, never a new submit."""
+    if not settings.ALSTYLE_TOKEN:
+        return "skipped: ALSTYLE_TOKEN is not set"
+    counts = poll_supplier_purchases()
+    return (
+        f"open {counts['open']}, changed {counts['changed']}, not in the list "
+        f"{counts['missing']}; unknown {counts['unknown']}, found {counts['found']}"
+    )

@@ -14,7 +14,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -117,6 +119,7 @@ class AlStyleClient:
         session=None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        cart_url: str | None = None,
     ):
         self.token = settings.ALSTYLE_TOKEN if token is None else token
         if not self.token:
@@ -144,6 +147,11 @@ class AlStyleClient:
             before_attempt=self.limiter.wait,
         )
         self.calls = 0
+        # The cart follows the catalog: a client pointed at another host never sends the
+        # token to the real cart API (settings derive ALSTYLE_CART_API_URL the same way).
+        self.cart_url = cart_url or (
+            cart_api_url(base_url) if base_url else settings.ALSTYLE_CART_API_URL
+        )
 
     def get(self, method: str, **params: Any) -> Any:
         """One throttled GET of `method`; the token is added to the query string.
@@ -240,22 +248,130 @@ class AlStyleClient:
 
     def cart(self, action: str, *, method: str = "GET", **params) -> dict:
         """One call of the cart API (shared by every process using the token); each attempt
-        takes a slot from the same limiter as the catalog calls."""
+        takes a slot from the same limiter as the catalog calls.
+
+        A definite "no" from the supplier (`{"status": false, "error": …}` with any 2xx, or
+        an HTTP 4xx) raises CartRefused with the supplier's text: nothing was done. Anything
+        else that is not a clear answer (timeout, connection error, 5xx, a body that is not
+        JSON or was cut off) raises ExternalServiceError: for `submit` that means the order
+        may or may not exist.
+        """
         self.calls += 1
         params = {key: value for key, value in params.items() if value is not None}
         params["access-token"] = self.token
-        url = settings.ALSTYLE_CART_API_URL.rstrip("/") + "/" + action
-        response = self.http.request(method, url, params=params)
+        url = self.cart_url.rstrip("/") + "/" + action
+        try:
+            response = self.http.request(method, url, params=params, raise_for_status=False)
+        except ExternalServiceError as exc:
+            raise ExternalServiceError(SERVICE, f"cart {action}: {exc.message}") from None
+        status = response.status_code
         try:
             data = response.json()
         except ValueError:
-            raise ExternalServiceError(SERVICE, f"cart {action}: the answer is not JSON") from None
-        if isinstance(data, dict) and data.get("status") is False:
+            data = None
+        text = supplier_text(data)
+        if 400 <= status < 500 and status != 408:
+            if status == 401:
+                text = text or "the token was rejected: check ALSTYLE_TOKEN"
+            raise CartRefused(
+                SERVICE,
+                f"cart {action} refused: {text or response.reason or 'no reason given'}",
+                status=status,
+                supplier_text=text or response.reason or "",
+            )
+        if status >= 400:
             raise ExternalServiceError(
                 SERVICE,
-                f"cart {action} refused: {data.get('message') or data.get('error') or data}",
+                f"cart {action}: Al-Style answered with a server error"
+                + (" after the order was sent" if action == "submit" else ""),
+                status=status,
+                title=text,
+            )
+        if data is None:
+            raise ExternalServiceError(
+                SERVICE, f"cart {action}: the answer is not JSON or was cut off", status=status
+            )
+        if isinstance(data, dict) and (
+            data.get("status") is False
+            or str(data.get("status")).lower() in ("error", "fail", "false")
+            or data.get("success") is False
+        ):
+            raise CartRefused(
+                SERVICE,
+                f"cart {action} refused: {text or 'no reason given'}",
+                status=status,
+                supplier_text=text,
             )
         return data if isinstance(data, dict) else {"data": data}
+
+    def orders(
+        self, *, date_from: date, date_to: date, kind: str = "index", max_pages: int = 20
+    ) -> list[dict]:
+        """Our orders at Al-Style placed between two dates (`/api/orders`), newest first.
+
+        The entries' fields are unconfirmed (docs/alstyle-api.md §2): each one is normalised
+        to {id, date, status, sum, comment, external_id, raw}, accepting several key names.
+        """
+        result: list[dict] = []
+        for page in range(1, max_pages + 1):
+            data = self.get(
+                "orders",
+                type=kind,
+                page=page,
+                date_from=date_from.strftime("%d.%m.%Y"),
+                date_to=date_to.strftime("%d.%m.%Y"),
+            )
+            if isinstance(data, dict) and data.get("status") is False:
+                raise ExternalServiceError(
+                    SERVICE, f"order list refused: {supplier_text(data) or 'no reason given'}"
+                )
+            rows = data
+            if isinstance(rows, dict):
+                rows = rows.get("data", rows.get("orders", rows.get("items")))
+            if isinstance(rows, dict) and isinstance(rows.get("orders"), list | dict):
+                rows = rows["orders"]
+            if isinstance(rows, dict):  # keyed by order id
+                rows = [
+                    {"id": key, **value} if isinstance(value, dict) else {}
+                    for key, value in rows.items()
+                ]
+            if rows in (None, []):
+                break
+            if not isinstance(rows, list):
+                raise ExternalServiceError(SERVICE, "order list: unexpected answer shape")
+            result += [_order_summary(row) for row in rows if isinstance(row, dict)]
+            pagination = (data.get("pagination") if isinstance(data, dict) else None) or {}
+            total_pages = _int(pagination.get("totalPages") or pagination.get("pageCount"))
+            if total_pages is None or page >= total_pages:
+                break
+        return result
+
+    def order(self, order_id: str) -> dict:
+        """One Al-Style order (`/api/order?id=`) with its lines as [{article, quantity}]."""
+        data = self.get("order", id=order_id)
+        if isinstance(data, dict) and data.get("status") is False:
+            raise ExternalServiceError(
+                SERVICE, f"order {order_id}: {supplier_text(data) or 'not found'}"
+            )
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):
+            data = data["data"]
+        if not isinstance(data, dict):
+            raise ExternalServiceError(SERVICE, f"order {order_id}: expected an object")
+        summary = _order_summary(data)
+        items = next(
+            (data[k] for k in ("cart", "items", "lines", "products", "basket") if k in data), []
+        )
+        if isinstance(items, dict):
+            items = list(items.values())
+        summary["lines"] = [
+            {
+                "article": str(item.get("article") or item.get("item_id") or "").strip(),
+                "quantity": _int(item.get("quantity") or item.get("count") or item.get("qty")),
+            }
+            for item in items or []
+            if isinstance(item, dict)
+        ]
+        return summary
 
     def quantity_price(self, articles: list[str]) -> dict[str, dict]:
         """Stock and prices for `articles`: {article: {quantity, price1, price2, ...}}."""
@@ -273,6 +389,7 @@ class _AlStyleHttp(HttpClient):
     def error_for(self, response):
         status = response.status_code
         title = error_title(response)
+        sent = getattr(getattr(response, "request", None), "url", None) or ""
         if status == 401:
             message = "the token was rejected: check ALSTYLE_TOKEN in the dealer cabinet"
         elif status == 403:
@@ -280,14 +397,68 @@ class _AlStyleHttp(HttpClient):
                 "access refused (rate limit of one call per 5 s, or the token is not "
                 "allowed to use the API); retried and still refused"
             )
-        elif status == 500:
+        elif status == 500 and "additional_fields=" in sent:
             message = (
                 "server error; an unknown name in ALSTYLE_ADDITIONAL_FIELDS causes this, "
                 "drop the last one added"
             )
+        elif status >= 500:
+            method = urlsplit(sent).path.rstrip("/").rsplit("/", 1)[-1]
+            message = f"{method}: server error at Al-Style; try again later"
         else:
             message = title or response.reason or "request failed"
         return ExternalServiceError(SERVICE, message, status=status, title=title)
+
+
+class CartRefused(ExternalServiceError):
+    """The supplier answered a cart call with a definite "no": nothing was done."""
+
+    def __init__(self, *args, supplier_text: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.supplier_text = supplier_text
+
+
+def cart_api_url(api_url: str) -> str:
+    """The cart API base on the catalog API's scheme and host: `…/cart-api/`."""
+    parts = urlsplit(api_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/cart-api/", "", ""))
+
+
+def supplier_text(data) -> str:
+    """The supplier's own words in an answer: `error`, `message` or a list of them."""
+    if not isinstance(data, dict):
+        return ""
+    for key in ("error", "message", "errors", "msg"):
+        value = data.get(key)
+        if isinstance(value, list):
+            value = "; ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = "; ".join(str(v) for v in value.values())
+        if value not in (None, "", False):
+            return str(value)[:1000]
+    return ""
+
+
+def _first(row: dict, *keys):
+    for key in keys:
+        if row.get(key) not in (None, ""):
+            return row[key]
+    return None
+
+
+def _order_summary(row: dict) -> dict:
+    """An entry of the order list in one shape, whatever key names the supplier uses."""
+    return {
+        "id": str(_first(row, "id", "order_id", "orderId", "number", "ID", "order") or ""),
+        "date": str(_first(row, "date", "created_at", "created", "date_create", "DATE") or ""),
+        "status": str(_first(row, "status", "status_id", "state", "STATUS") or ""),
+        "sum": _first(row, "sum", "total", "amount", "price", "summa", "SUM"),
+        "comment": str(_first(row, "comment", "comments", "COMMENT", "description") or ""),
+        "external_id": str(
+            _first(row, "external_id", "externalId", "external", "ext_id", "EXTERNAL_ID") or ""
+        ),
+        "raw": row,
+    }
 
 
 def _int(value) -> int | None:

@@ -7,13 +7,17 @@ and when; Kaspi's own status from the import moves it forward too (never back).
 
 import json
 import logging
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from backoffice.alerts import send_alert
 from backoffice.audit import audit
@@ -277,6 +281,21 @@ def process_new_orders(*, client=None, now=None) -> dict:
 # --- Supplier purchase -----------------------------------------------------------------------
 
 CART_LOCK = "alstyle_cart"
+# Values of an `Основной` key that mean "yes" (the shape is unconfirmed, docs §6).
+YES_MARKS = {"true", "1", "да", "yes", "y"}
+MAIN_MARK = "основной"
+# Keys that mark an entry rather than describe it.
+MARKER_KEYS = {"основной", "empty", "бин"}
+REQUIRED_FIELDS = {"attorney": ("Номер", "ФИО"), "carrier": ("СпособДоставки",)}
+# Minutes around a submit in which an order of the supplier's list may be ours by its
+# date, sum and lines alone.
+LOOKUP_WINDOW_MINUTES = 30
+ALMATY = ZoneInfo("Asia/Almaty")  # the time of Al-Style's order dates
+
+
+def purchase_reference(order: Order) -> str:
+    """Our reference for the purchase of `order`, sent as `external_id` and in `comments`."""
+    return f"kaspi-{order.code}"
 
 
 def purchase_lines(order: Order) -> list[dict]:
@@ -289,48 +308,255 @@ def purchase_lines(order: Order) -> list[dict]:
     return [{"article": e.product.article, "quantity": e.quantity} for e in entries]
 
 
-def purchase_from_alstyle(*, order: Order, user=None, dry_run: bool = False, client=None):
+def _expected_sum(order: Order):
+    total = 0
+    for entry in order.entries.select_related("product"):
+        if not entry.product_id or not entry.product.price1:
+            return None
+        total += entry.product.price1 * entry.quantity
+    return total
+
+
+def _yes(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().casefold() in YES_MARKS
+
+
+def is_main_entry(entry: dict) -> bool:
+    """Marked as the main one: a key `Основной` that is true (true, 1, "1", "да"), or a
+    field whose value is `Основной` — both shapes are seen (docs/alstyle-api.md §6)."""
+    for key, value in entry.items():
+        if str(key).strip().casefold() == MAIN_MARK:
+            if _yes(value):
+                return True
+        elif isinstance(value, str) and value.strip().casefold() == MAIN_MARK:
+            return True
+    return False
+
+
+def _content(entry: dict) -> list[str]:
+    return [
+        str(value).strip()
+        for key, value in entry.items()
+        if str(key).strip().casefold() not in MARKER_KEYS
+        and value not in (None, "", [], {})
+        and str(value).strip()
+        and str(value).strip().casefold() != MAIN_MARK
+    ]
+
+
+def _parse_day(value):
+    text = str(value or "").strip()[:10]
+    for fmt in ("%d.%m.%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).date()  # noqa: DTZ007 (a calendar day)
+        except ValueError:
+            continue
+    return None
+
+
+def _unusable(entry, *, kind: str, our_bin: str, today) -> str:
+    """Why `entry` must never be sent ("" when it may be)."""
+    if not isinstance(entry, dict):
+        return str(_("not an entry"))
+    if _yes(entry.get("empty", False)) or not _content(entry):
+        return str(_("empty"))
+    if any(
+        field in entry and not str(entry[field] or "").strip() for field in REQUIRED_FIELDS[kind]
+    ):
+        return str(_("empty"))
+    end = _parse_day(entry.get("ДатаОкончания"))
+    if end is not None and end < today:
+        return str(_("expired on %(date)s")) % {"date": end.strftime("%d.%m.%Y")}
+    entry_bin = str(entry.get("БИН") or "").strip()
+    if entry_bin and our_bin and entry_bin != our_bin:
+        return str(_("for another BIN %(bin)s")) % {"bin": entry_bin}
+    return ""
+
+
+def describe_entry(entry) -> str:
+    """An entry in a few words for staff: «№42 Примерова А. С. (до 31.12.2030)»."""
+    if not isinstance(entry, dict):
+        return str(entry)[:80]
+    if entry.get("Номер") or entry.get("ФИО"):
+        text = f"№{entry.get('Номер') or '—'} {entry.get('ФИО') or ''}".strip()
+        if entry.get("ДатаОкончания"):
+            text += f" (до {entry['ДатаОкончания']})"
+        return text
+    named = [
+        str(entry[key]).strip()
+        for key in ("СпособДоставки", "Транспортник", "Адрес")
+        if str(entry.get(key) or "").strip()
+    ]
+    return ", ".join(named or _content(entry)[:3]) or "—"
+
+
+def _matches(entry, wanted: str) -> bool:
+    wanted = wanted.strip().casefold()
+    return isinstance(entry, dict) and any(
+        str(value).strip().casefold() == wanted
+        for key, value in entry.items()
+        if str(key).strip().casefold() not in MARKER_KEYS
+    )
+
+
+def choose_entry(entries, *, kind: str, our_bin: str, wanted: str = "", setting: str = ""):
+    """The attorney or carrier entry of the dealer profile a purchase sends.
+
+    Staff's choice (`wanted`: the purchase form, else the setting) wins; otherwise the one
+    marked Основной. Never an empty entry, an expired attorney or one for another BIN. With
+    nothing to send, FulfilmentRefused names the entries so staff can pick one.
+    """
+    if isinstance(entries, dict):
+        entries = list(entries.values())
+    entries = entries if isinstance(entries, list) else []
+    today = timezone.localdate()
+    reasons = [_unusable(e, kind=kind, our_bin=our_bin, today=today) for e in entries]
+    usable = [e for e, why in zip(entries, reasons, strict=True) if not why]
+    label = _("attorney") if kind == "attorney" else _("carrier")
+    listed = "; ".join(
+        describe_entry(e) + (f" — {why}" if why else "")
+        for e, why in zip(entries, reasons, strict=True)
+    ) or str(_("none in the profile"))
+    if wanted:
+        chosen = [e for e in usable if _matches(e, wanted)]
+        if chosen:
+            return chosen[0]
+        raise FulfilmentRefused(
+            _(
+                "Al-Style %(label)s «%(wanted)s» is not among the usable entries of the dealer "
+                "profile; entries: %(listed)s"
+            )
+            % {"label": label, "wanted": wanted, "listed": listed}
+        )
+    main = [e for e in usable if is_main_entry(e)]
+    if main:
+        return main[0]
+    raise FulfilmentRefused(
+        _(
+            "The Al-Style dealer profile marks no usable %(label)s as «Основной»: pick one in "
+            "the purchase form or with the setting %(setting)s. Entries: %(listed)s"
+        )
+        % {"label": label, "setting": setting, "listed": listed}
+    )
+
+
+def purchase_plan(*, order: Order, client, attorney: str = "", carrier: str = "") -> dict:
+    """What a purchase would send: lines, submit fields, base URLs and any problem."""
+    lines = purchase_lines(order)
+    profile = client.user_data()
+    our_bin = str(profile.get("bin") or profile.get("БИН") or "").strip()
+    problems, chosen = [], {}
+    for kind, key, wanted, setting in (
+        (
+            "attorney",
+            "Доверенности",
+            attorney or settings.ALSTYLE_ATTORNEY_NUMBER,
+            "ALSTYLE_ATTORNEY_NUMBER",
+        ),
+        ("carrier", "Транспортники", carrier or settings.ALSTYLE_CARRIER, "ALSTYLE_CARRIER"),
+    ):
+        try:
+            chosen[kind] = choose_entry(
+                profile.get(key), kind=kind, our_bin=our_bin, wanted=wanted, setting=setting
+            )
+        except FulfilmentRefused as exc:
+            chosen[kind] = None
+            problems.append(str(exc))
+    reference = purchase_reference(order)
+    submit = {
+        "shipping_date": (
+            timezone.localdate() + timedelta(days=settings.ALSTYLE_SHIPPING_DAYS)
+        ).strftime("%d.%m.%Y"),
+        "attorney_json": _as_json(chosen["attorney"]),
+        "delivery_json": _as_json(chosen["carrier"]),
+        "comments": f"{reference} (Kaspi {order.code})",
+        "external_id": reference,
+    }
+    return {
+        "lines": lines,
+        "submit": submit,
+        "attorney": chosen["attorney"],
+        "carrier": chosen["carrier"],
+        "urls": {"catalog": client.http.base_url, "cart": client.cart_url},
+        "problems": problems,
+    }
+
+
+def describe_plan(plan: dict) -> str:
+    """A purchase plan in one line for staff (the dry run): URLs, lines, entries, problems."""
+    lines = ", ".join(f"{line['article']} × {line['quantity']}" for line in plan["lines"])
+    parts = [
+        str(_("catalog %(catalog)s, cart %(cart)s")) % plan["urls"],
+        str(_("lines: %(lines)s")) % {"lines": lines},
+        str(_("attorney: %(entry)s"))
+        % {"entry": describe_entry(plan["attorney"]) if plan["attorney"] else "—"},
+        str(_("carrier: %(entry)s"))
+        % {"entry": describe_entry(plan["carrier"]) if plan["carrier"] else "—"},
+        str(_("shipping date %(date)s, reference %(ref)s"))
+        % {"date": plan["submit"]["shipping_date"], "ref": plan["submit"]["external_id"]},
+        *plan["problems"],
+    ]
+    return "; ".join(parts)
+
+
+def _as_json(entry):
+    return json.dumps(entry, ensure_ascii=False) if entry else None
+
+
+def purchase_from_alstyle(
+    *,
+    order: Order,
+    user=None,
+    dry_run: bool = False,
+    client=None,
+    attorney: str = "",
+    carrier: str = "",
+):
     """Buy an accepted order's goods through the Al-Style cart API, once.
 
     Sequence: user-data → clear → add → submit, under a lock because the cart is shared by
-    every process using the token. A failure before submit leaves nothing submitted (the
-    cart is cleared again, best effort); a failure at submit is recorded as "unknown" —
-    staff check Al-Style's order list before anything is retried.
+    every process using the token. A failure before submit, or a definite refusal at submit,
+    leaves nothing bought (the cart is cleared, a new attempt may follow). A submit without
+    a clear answer (timeout, connection error, 5xx, a cut-off body) is "unknown": the order
+    is looked up in Al-Style's order list by our reference; if it is not found the purchase
+    stays unknown for staff and is never retried automatically.
     """
     from catalog.clients.alstyle import AlStyleClient
 
     if order.fulfilment != Fulfilment.ACCEPTED:
         raise FulfilmentRefused(f"order {order.code} must be accepted first")
-    if SupplierPurchase.objects.filter(order=order).exclude(status="failed").exists():
-        raise FulfilmentRefused(f"order {order.code} was already ordered from Al-Style")
-    lines = purchase_lines(order)
+    live = SupplierPurchase.objects.filter(order=order, status__in=SupplierPurchase.LIVE).first()
+    if live is not None:
+        raise FulfilmentRefused(_already(order, live))
     client = client or AlStyleClient()
-    profile = client.user_data()
-    attorney = _main(profile.get("Доверенности"))
-    delivery = _main(profile.get("Транспортники"))
-    submit = {
-        "shipping_date": (
-            timezone.localdate() + timedelta(days=settings.ALSTYLE_SHIPPING_DAYS)
-        ).strftime("%d.%m.%Y"),
-        "attorney_json": json.dumps(attorney, ensure_ascii=False) if attorney else None,
-        "delivery_json": json.dumps(delivery, ensure_ascii=False) if delivery else None,
-        "comments": f"Kaspi {order.code}",
-        "external_id": f"kaspi-{order.code}",
-    }
-    plan = {"lines": lines, "submit": submit}
+    plan = purchase_plan(order=order, client=client, attorney=attorney, carrier=carrier)
     if dry_run:
         return plan
-    if not acquire_lock(CART_LOCK, f"order-{order.pk}"):
+    if plan["problems"]:
+        raise FulfilmentRefused(" ".join(plan["problems"]))
+    lines, submit = plan["lines"], plan["submit"]
+    holder = f"order-{order.pk}"
+    if not acquire_lock(CART_LOCK, holder):
         raise FulfilmentRefused("another Al-Style purchase is in progress; try again shortly")
     try:
-        SupplierPurchase.objects.filter(order=order, status="failed").delete()
         try:
-            purchase = SupplierPurchase.objects.create(
-                order=order,
-                status=SupplierPurchase.Status.UNKNOWN,
-                lines=lines,
-                created_by=user if getattr(user, "pk", None) else None,
-            )
+            with transaction.atomic():
+                purchase = SupplierPurchase.objects.create(
+                    order=order,
+                    status=SupplierPurchase.Status.UNKNOWN,
+                    reference=submit["external_id"],
+                    lines=lines,
+                    sent={
+                        "attorney": plan["attorney"],
+                        "delivery": plan["carrier"],
+                        "shipping_date": submit["shipping_date"],
+                        "comments": submit["comments"],
+                        "expected_sum": _expected_sum(order),
+                    },
+                    created_by=user if getattr(user, "pk", None) else None,
+                )
         except IntegrityError:
             raise FulfilmentRefused(
                 f"order {order.code} was already ordered from Al-Style"
@@ -347,47 +573,254 @@ def purchase_from_alstyle(*, order: Order, user=None, dry_run: bool = False, cli
             purchase.save()
             _clear_quietly(client)
             raise FulfilmentRefused(f"Al-Style cart failed, nothing was submitted: {exc}") from None
-        try:
-            answer = client.cart("submit", method="POST", **submit)
-        except ExternalServiceError as exc:
-            purchase.error = (
-                f"{exc}. The order may or may not exist at Al-Style: check its order list "
-                "before trying again."
+        return _submit(purchase=purchase, client=client, submit=submit, user=user)
+    finally:
+        release_lock(CART_LOCK, holder)
+
+
+def _already(order: Order, live: SupplierPurchase) -> str:
+    if live.status == SupplierPurchase.Status.SUBMITTED:
+        return str(_("order %(code)s was already ordered from Al-Style (order %(id)s)")) % {
+            "code": order.code,
+            "id": live.supplier_order_id or "—",
+        }
+    return str(
+        _(
+            "order %(code)s was already sent to Al-Style and the result is unknown: check "
+            "Al-Style's order list for %(ref)s before anything else"
+        )
+    ) % {"code": order.code, "ref": live.reference or purchase_reference(order)}
+
+
+def _submit(*, purchase: SupplierPurchase, client, submit: dict, user):
+    from catalog.clients.alstyle import CartRefused
+
+    try:
+        answer = client.cart("submit", method="POST", **submit)
+    except CartRefused as exc:
+        # A definite "no": the order was not created. Recorded, the cart emptied, and a
+        # new attempt is allowed once the cause is fixed.
+        purchase.status = SupplierPurchase.Status.REFUSED
+        purchase.error = exc.supplier_text or str(exc)
+        purchase.response = str(exc)[:10000]
+        purchase.save()
+        _clear_quietly(client)
+        raise FulfilmentRefused(
+            _(
+                "Al-Style refused the order: %(text)s. Nothing was bought; fix the cause and "
+                "order again."
             )
-            purchase.save()
-            raise FulfilmentRefused(purchase.error) from None
-        data = answer.get("data") if isinstance(answer, dict) else None
-        supplier_id = str((data or {}).get("id") or "")
-        purchase.response = json.dumps(answer, ensure_ascii=False)[:10000]
-        if answer.get("status") and supplier_id:
-            purchase.status = SupplierPurchase.Status.SUBMITTED
-            purchase.supplier_order_id = supplier_id
-            purchase.supplier_status = str((data or {}).get("status") or "")[:32]
-            purchase.save()
-            set_fulfilment(
-                order=order,
-                to=Fulfilment.PURCHASED,
-                user=user,
-                note=f"Al-Style order {supplier_id}",
+            % {"text": purchase.error}
+        ) from None
+    except ExternalServiceError as exc:
+        return _after_unknown_submit(purchase=purchase, client=client, user=user, cause=str(exc))
+    data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+    supplier_id = str(data.get("id") or answer.get("id") or "")
+    purchase.response = json.dumps(answer, ensure_ascii=False)[:10000]
+    if answer.get("status") and supplier_id:
+        _settle(purchase, supplier_id=supplier_id, supplier_status="", user=user)
+        return purchase
+    purchase.save()
+    return _after_unknown_submit(
+        purchase=purchase,
+        client=client,
+        user=user,
+        cause="Al-Style answered without an order number",
+    )
+
+
+def _settle(purchase, *, supplier_id: str, supplier_status: str, user=None, note: str = ""):
+    purchase.status = SupplierPurchase.Status.SUBMITTED
+    purchase.supplier_order_id = supplier_id[:64]
+    purchase.supplier_status = supplier_status[:32]
+    if supplier_status:
+        purchase.supplier_checked_at = timezone.now()
+    if note:
+        purchase.error = note
+    purchase.save()
+    order = Order.objects.get(pk=purchase.order_id)
+    if order.fulfilment == Fulfilment.ACCEPTED:
+        set_fulfilment(
+            order=order, to=Fulfilment.PURCHASED, user=user, note=f"Al-Style order {supplier_id}"
+        )
+
+
+def _after_unknown_submit(*, purchase, client, user, cause: str):
+    """The submit got no clear answer: look the order up; found → settled, else unknown."""
+    try:
+        found, searched = find_supplier_order(purchase=purchase, client=client)
+    except ExternalServiceError as exc:
+        found, searched = (
+            None,
+            str(_("the order list could not be read: %(error)s")) % {"error": exc},
+        )
+    if found is not None:
+        _settle(
+            purchase,
+            supplier_id=found["id"],
+            supplier_status=found["status"],
+            user=user,
+            note=str(_("Submit answer: %(cause)s. Found in Al-Style's order list: %(how)s."))
+            % {"cause": cause, "how": searched},
+        )
+        return purchase
+    purchase.error = str(
+        _(
+            "Submit answer: %(cause)s. The order may or may not exist at Al-Style and is never "
+            "sent again automatically: check Al-Style's order list. Searched: %(searched)s."
+        )
+    ) % {"cause": cause, "searched": searched}
+    purchase.save()
+    send_alert(
+        key=f"purchase:unknown:{purchase.pk}",
+        text=f"Закупка у Al-Style для заказа Kaspi {purchase.order.code}: результат неизвестен. "
+        + purchase.error,
+    )
+    raise FulfilmentRefused(purchase.error)
+
+
+def _ref_in(reference: str, text: str) -> bool:
+    return bool(re.search(rf"(?<![\w-]){re.escape(reference)}(?![\w-])", text or ""))
+
+
+def _supplier_time(value: str):
+    text = (value or "").strip().replace("T", " ")[:19]
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=ALMATY)
+        except ValueError:
+            continue
+    return None
+
+
+def _decimal(value):
+    try:
+        return Decimal(str(value).replace(" ", "").replace(",", "."))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def lookup_range(purchase: SupplierPurchase):
+    start = timezone.localtime(purchase.created_at).date() - timedelta(days=1)
+    return start, timezone.localdate() + timedelta(days=1)
+
+
+def find_supplier_order(*, purchase: SupplierPurchase, client, entries=None):
+    """Our order in Al-Style's order list: by external_id, else our reference in the
+    comment, else by date, sum and lines. Returns (entry or None, what was searched)."""
+    reference = purchase.reference or purchase_reference(purchase.order)
+    date_from, date_to = lookup_range(purchase)
+    if entries is None:
+        entries = client.orders(date_from=date_from, date_to=date_to)
+    searched = str(
+        _(
+            "%(n)d orders from %(from)s to %(to)s by external_id %(ref)s, by %(ref)s in the "
+            "comment, by date ± %(minutes)d min, sum and lines"
+        )
+    ) % {
+        "n": len(entries),
+        "from": date_from.strftime("%d.%m.%Y"),
+        "to": date_to.strftime("%d.%m.%Y"),
+        "ref": reference,
+        "minutes": LOOKUP_WINDOW_MINUTES,
+    }
+    for how, test in (
+        ("external_id", lambda e: e["external_id"].strip() == reference),
+        ("comment", lambda e: _ref_in(reference, e["comment"])),
+    ):
+        hits = [e for e in entries if test(e)]
+        if hits:
+            return hits[0], f"{how} {reference} → {hits[0]['id']}"
+    # Date + sum + lines: only entries that carry no other reference of ours.
+    window = timedelta(minutes=LOOKUP_WINDOW_MINUTES)
+    expected = _decimal((purchase.sent or {}).get("expected_sum"))
+    wanted = sorted((str(x["article"]), int(x["quantity"])) for x in purchase.lines)
+    matches = []
+    for entry in entries:
+        if entry["external_id"] or "kaspi-" in entry["comment"]:
+            continue
+        when = _supplier_time(entry["date"])
+        if when is None or not (purchase.created_at - window <= when <= timezone.now() + window):
+            continue
+        total = _decimal(entry["sum"])
+        if expected and total is not None and abs(total - expected) > expected * Decimal("0.05"):
+            continue
+        detail = client.order(entry["id"])
+        got = sorted((x["article"], x["quantity"] or 0) for x in detail["lines"])
+        if got == wanted:
+            matches.append(entry)
+        if len(matches) > 1:
+            break
+    if len(matches) == 1:
+        return matches[0], f"date, sum and lines → {matches[0]['id']}"
+    if matches:
+        searched += "; " + str(_("several orders match by date, sum and lines: %(ids)s")) % {
+            "ids": ", ".join(e["id"] for e in matches)
+        }
+    return None, searched
+
+
+def poll_supplier_purchases(*, client=None, now=None) -> dict:
+    """Read the supplier status of open purchases from Al-Style's order list (one listing
+    for all of them) and look up the unknown ones again. Read-only at Al-Style: nothing is
+    ever submitted again here."""
+    from catalog.clients.alstyle import AlStyleClient
+
+    now = now or timezone.now()
+    since = now - timedelta(days=settings.ALSTYLE_PURCHASE_POLL_DAYS)
+    open_ = list(
+        SupplierPurchase.objects.filter(
+            status=SupplierPurchase.Status.SUBMITTED, created_at__gte=since
+        )
+        .exclude(supplier_order_id="")
+        .exclude(supplier_status__in=SupplierPurchase.FINAL_SUPPLIER_STATUSES)
+        .select_related("order")
+    )
+    unknown = list(
+        SupplierPurchase.objects.filter(
+            status=SupplierPurchase.Status.UNKNOWN, created_at__gte=since
+        ).select_related("order")
+    )
+    counts = {"open": len(open_), "changed": 0, "missing": 0, "unknown": len(unknown), "found": 0}
+    if not open_ and not unknown:
+        return counts
+    client = client or AlStyleClient()
+    oldest = min(p.created_at for p in open_ + unknown)
+    date_from = timezone.localtime(oldest).date() - timedelta(days=1)
+    date_to = timezone.localdate() + timedelta(days=1)
+    entries = client.orders(date_from=date_from, date_to=date_to)
+    by_id = {e["id"]: e for e in entries}
+    for purchase in open_:
+        entry = by_id.get(purchase.supplier_order_id)
+        if entry is None:
+            counts["missing"] += 1
+            continue
+        status = entry["status"][:32]
+        if status != purchase.supplier_status:
+            counts["changed"] += 1
+            if status == "DA":
+                send_alert(
+                    key=f"purchase:cancelled:{purchase.pk}",
+                    text=f"Al-Style отменил заказ {purchase.supplier_order_id} "
+                    f"(заказ Kaspi {purchase.order.code}).",
+                )
+        SupplierPurchase.objects.filter(pk=purchase.pk).update(
+            supplier_status=status, supplier_checked_at=now
+        )
+    for purchase in unknown:
+        found, searched = find_supplier_order(purchase=purchase, client=client, entries=entries)
+        if found is not None:
+            counts["found"] += 1
+            _settle(
+                purchase,
+                supplier_id=found["id"],
+                supplier_status=found["status"],
+                note=f"{purchase.error}\n"
+                + str(_("Found in Al-Style's order list: %(how)s.")) % {"how": searched},
             )
         else:
-            purchase.error = "Al-Style did not confirm the order; check its order list"
-            purchase.save()
-            raise FulfilmentRefused(purchase.error)
-        return purchase
-    finally:
-        release_lock(CART_LOCK, f"order-{order.pk}")
-
-
-def _main(entries):
-    if isinstance(entries, dict):
-        entries = list(entries.values())
-    if not isinstance(entries, list) or not entries:
-        return None
-    for entry in entries:
-        if isinstance(entry, dict) and any("Основн" in str(v) for v in entry.values()):
-            return entry
-    return entries[0]
+            SupplierPurchase.objects.filter(pk=purchase.pk).update(supplier_checked_at=now)
+    return counts
 
 
 def _clear_quietly(client) -> None:
