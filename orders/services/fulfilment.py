@@ -610,7 +610,7 @@ def _submit(*, purchase: SupplierPurchase, client, submit: dict, user):
                 "Al-Style refused the order: %(text)s. Nothing was bought; fix the cause and "
                 "order again."
             )
-            % {"text": purchase.error}
+            % {"text": purchase.error.rstrip(". ")}
         ) from None
     except ExternalServiceError as exc:
         return _after_unknown_submit(purchase=purchase, client=client, user=user, cause=str(exc))
