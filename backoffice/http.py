@@ -131,12 +131,15 @@ class HttpClient:
         path: str,
         *,
         retry_unsafe: bool = False,
+        idempotent: bool | None = None,
         raise_for_status: bool = True,
         expect_json: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
         """Send one request with the retry policy; raise ExternalServiceError on failure.
 
+        `idempotent=False` marks a GET that changes something (a cart "add"): it is never
+        resent after it may have reached the server (timeouts, 5xx, cut-off answers).
         With `expect_json`, a 2xx answer whose body is not JSON (cut off mid-way, an error
         page) is retried like a 5xx when the request may be retried, and the parsed body is
         left on `response.parsed_json`.
@@ -144,7 +147,8 @@ class HttpClient:
         method = method.upper()
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
-        may_retry = method in IDEMPOTENT_METHODS or retry_unsafe
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        may_retry = safe or retry_unsafe
         # The URL as sent (query included) is what we log, masked.
         log_url = requests.Request(method, url, params=kwargs.get("params")).prepare().url
         attempt = 0

@@ -261,7 +261,15 @@ class AlStyleClient:
         params["access-token"] = self.token
         url = self.cart_url.rstrip("/") + "/" + action
         try:
-            response = self.http.request(method, url, params=params, raise_for_status=False)
+            response = self.http.request(
+                method,
+                url,
+                params=params,
+                raise_for_status=False,
+                # Only reading or emptying the cart may be resent: a resent "add" adds the
+                # lines twice, a resent "submit" may buy twice.
+                idempotent=action in ("get", "clear"),
+            )
         except ExternalServiceError as exc:
             raise ExternalServiceError(SERVICE, f"cart {action}: {exc.message}") from None
         status = response.status_code

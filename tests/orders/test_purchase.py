@@ -412,3 +412,22 @@ def test_a_server_error_names_the_call_without_catalog_advice(mocked_http):
         assert "ALSTYLE_ADDITIONAL_FIELDS" not in str(error.value)
     with pytest.raises(ExternalServiceError, match="ALSTYLE_ADDITIONAL_FIELDS"):
         next(client.iter_product_pages())
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 503, "body": "busy"}, {"body": requests.ReadTimeout("read timed out")}],
+    ids=["503", "timeout"],
+)
+def test_a_cart_add_is_never_resent(mocked_http, accepted, settings, fault):
+    """A resent `add` adds the lines a second time (the cart adds up quantities)."""
+    settings.HTTP_RETRIES, settings.HTTP_BACKOFF_FACTOR = 3, 0
+    mocked_http.get(ALSTYLE + "user-data", json=profile())
+    mocked_http.get(CART + "clear", json={"status": True})
+    mocked_http.get(CART + "add", **fault)
+    with pytest.raises(FulfilmentRefused, match="nothing was submitted"):
+        purchase_from_alstyle(order=accepted)
+    adds = [c for c in mocked_http.calls if c.request.url.startswith(CART + "add")]
+    assert len(adds) == 1
+    assert mocked_http.calls[-1].request.url.startswith(CART + "clear")
+    assert SupplierPurchase.objects.get().status == "failed"
