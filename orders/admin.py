@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect
@@ -19,6 +21,7 @@ from .services.fulfilment import (
     describe_plan,
     mark_assembled,
     purchase_from_alstyle,
+    resolve_unknown_purchase,
     set_fulfilment,
 )
 from .services.imports import request_order_import
@@ -86,7 +89,7 @@ class SupplierPurchaseInline(ReadOnlyInline):
 
     @admin.display(description=_("sent to Al-Style"))
     def sent_pretty(self, obj):
-        return pretty_json(obj.sent)
+        return pretty_json(json.dumps(obj.sent or {}, ensure_ascii=False))
 
 
 class StepForm(forms.Form):
@@ -532,8 +535,58 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         )
 
 
+class FoundAtSupplierForm(forms.Form):
+    supplier_order_id = forms.CharField(label=_("Al-Style order"), max_length=64)
+
+
 @admin.register(SupplierPurchase)
 class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
+    actions = ["not_at_supplier", "found_at_supplier"]
+
+    def _resolve(self, request, queryset, **kwargs):
+        done = 0
+        for purchase in queryset:
+            try:
+                resolve_unknown_purchase(purchase=purchase, user=request.user, **kwargs)
+                done += 1
+            except BackofficeError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        if done:
+            self.message_user(request, _("Settled: %(n)d.") % {"n": done}, messages.SUCCESS)
+
+    @admin.action(
+        description=_("Unknown purchase: not in Al-Style's order list (allow a new one)"),
+        permissions=["resolve"],
+    )
+    def not_at_supplier(self, request, queryset):
+        self._resolve(request, queryset)
+
+    @admin.action(
+        description=_("Unknown purchase: found in Al-Style's order list…"),
+        permissions=["resolve"],
+    )
+    def found_at_supplier(self, request, queryset):
+        form = FoundAtSupplierForm(request.POST) if "apply" in request.POST else None
+        if form is not None and form.is_valid():
+            self._resolve(
+                request, queryset, supplier_order_id=form.cleaned_data["supplier_order_id"]
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Found in Al-Style's order list"),
+            "orders": [p.order for p in queryset],
+            "form": form or FoundAtSupplierForm(),
+            "action": "found_at_supplier",
+            "submit_label": _("Save"),
+            "opts": self.model._meta,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/orders/order/action_form.html", context)
+
+    def has_resolve_permission(self, request):
+        return request.user.has_perm("orders.change_order")
+
     list_display = [
         "created_at",
         "order",

@@ -823,6 +823,50 @@ def poll_supplier_purchases(*, client=None, now=None) -> dict:
     return counts
 
 
+def resolve_unknown_purchase(
+    *, purchase: SupplierPurchase, user, supplier_order_id: str = ""
+) -> SupplierPurchase:
+    """Staff settle an unknown purchase after checking Al-Style's order list themselves:
+    with its Al-Style number it is recorded as submitted; without, it was not created there
+    and becomes "failed", so a new purchase may follow."""
+    with transaction.atomic():
+        current = SupplierPurchase.objects.select_for_update().get(pk=purchase.pk)
+        if current.status != SupplierPurchase.Status.UNKNOWN:
+            raise FulfilmentRefused(
+                _("purchase %(ref)s is not unknown (%(status)s)")
+                % {"ref": current.reference or current.pk, "status": current.get_status_display()}
+            )
+        name = getattr(user, "username", "") or "—"
+        supplier_order_id = supplier_order_id.strip()
+        if supplier_order_id:
+            note = _("%(user)s found it at Al-Style as order %(id)s.") % {
+                "user": name,
+                "id": supplier_order_id,
+            }
+            _settle(
+                current,
+                supplier_id=supplier_order_id,
+                supplier_status="",
+                user=user,
+                note=f"{current.error}\n{note}",
+            )
+        else:
+            current.status = SupplierPurchase.Status.FAILED
+            current.error += "\n" + _(
+                "%(user)s checked Al-Style's order list: not there; a new purchase is allowed."
+            ) % {"user": name}
+            current.save()
+        if getattr(user, "pk", None):
+            audit(
+                user=user,
+                action="purchase.resolve",
+                obj=current.order,
+                before={"status": "unknown"},
+                after={"status": current.status, "supplier_order_id": supplier_order_id},
+            )
+    return current
+
+
 def _clear_quietly(client) -> None:
     try:
         client.cart("clear")

@@ -431,3 +431,42 @@ def test_a_cart_add_is_never_resent(mocked_http, accepted, settings, fault):
     assert len(adds) == 1
     assert mocked_http.calls[-1].request.url.startswith(CART + "clear")
     assert SupplierPurchase.objects.get().status == "failed"
+
+
+# --- Staff settle an unknown purchase -------------------------------------------------------
+
+
+def test_staff_settle_unknown_purchases_from_the_admin(staff_client, accepted):
+    from django.urls import reverse
+
+    unknown = SupplierPurchase.objects.create(
+        order=accepted, status="unknown", reference="kaspi-101", sent={"attorney": {"Номер": 1}}
+    )
+    page = staff_client.get(reverse("admin:orders_order_change", args=[accepted.pk]))
+    assert page.status_code == 200
+    assert "kaspi-101" in page.content.decode()
+    url = reverse("admin:orders_supplierpurchase_changelist")
+    form = staff_client.post(url, {"action": "found_at_supplier", "_selected_action": [unknown.pk]})
+    assert form.status_code == 200  # asks for the Al-Style number first
+    staff_client.post(
+        url,
+        {
+            "action": "found_at_supplier",
+            "_selected_action": [unknown.pk],
+            "apply": "1",
+            "supplier_order_id": "312009",
+        },
+    )
+    unknown.refresh_from_db()
+    assert (unknown.status, unknown.supplier_order_id) == ("submitted", "312009")
+    assert Order.objects.get(pk=accepted.pk).fulfilment == "purchased"
+
+    Order.objects.filter(pk=accepted.pk).update(fulfilment="accepted")
+    other = SupplierPurchase.objects.create(order=accepted, status="failed")
+    SupplierPurchase.objects.filter(pk=unknown.pk).update(status="failed")
+    SupplierPurchase.objects.filter(pk=other.pk).update(status="unknown")
+    staff_client.post(url, {"action": "not_at_supplier", "_selected_action": [other.pk]})
+    other.refresh_from_db()
+    assert other.status == "failed"
+    assert "admin checked" in other.error
+    assert not SupplierPurchase.objects.filter(status__in=SupplierPurchase.LIVE).exists()
