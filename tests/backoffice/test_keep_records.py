@@ -113,6 +113,6 @@ def test_staff_note_survives_a_kaspi_reimport(staff_client, records):
 
 def _inlines():
     data = {}
-    for prefix in ("entries", "purchase", "fulfilment_events", "actions"):
+    for prefix in ("entries", "purchases", "fulfilment_events", "actions"):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     return data
