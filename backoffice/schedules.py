@@ -63,6 +63,7 @@ def schedule_specs() -> list[dict]:
             "name": "alstyle-purchases",
             "func": "orders.tasks.poll_supplier_purchases_task",
             "minutes": settings.ALSTYLE_PURCHASE_POLL_MINUTES,
+            "command": "poll_alstyle_purchases",
         },
         {
             "name": "kaspi-card-imports",
