@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import requests
 from django.conf import settings
 from django.core.cache import cache
 
@@ -146,6 +147,7 @@ class AlStyleClient:
             # Every attempt (first try and each retry) takes a slot from the one limiter.
             before_attempt=self.limiter.wait,
         )
+        self.http.session = _HoldAfterReadTimeout(self.http.session, self.limiter)
         self.calls = 0
         # The cart follows the catalog: a client pointed at another host never sends the
         # token to the real cart API (settings derive ALSTYLE_CART_API_URL the same way).
@@ -391,6 +393,31 @@ class AlStyleClient:
         if not isinstance(data, dict):
             raise ExternalServiceError(SERVICE, "quantity-price: expected an object")
         return {str(key): value for key, value in data.items() if isinstance(value, dict)}
+
+
+class _HoldAfterReadTimeout:
+    """The session, except that a read timeout holds the limiter back.
+
+    A request we stopped waiting for may still reach Al-Style later and count as a call
+    there (seen with a slow supplier: 403s right after each timeout). Every process waits
+    one more read timeout and slot before the next call, the retry included.
+    """
+
+    def __init__(self, session, limiter: RateLimiter):
+        self._session = session
+        self._limiter = limiter
+
+    def request(self, method, url, **kwargs):
+        try:
+            return self._session.request(method, url, **kwargs)
+        except requests.ReadTimeout:
+            timeout = kwargs.get("timeout")
+            read = timeout[1] if isinstance(timeout, tuple) else timeout
+            self._limiter.hold(float(read or 0) + self._limiter.spacing)
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
 
 
 class _AlStyleHttp(HttpClient):

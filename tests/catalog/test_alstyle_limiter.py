@@ -253,3 +253,29 @@ def test_a_403_holds_back_every_process():
     other.wait()
 
     assert sleeps == [10.0, 5.5]
+
+
+def test_a_request_abandoned_on_read_timeout_still_counts(fake_server, settings):
+    """A slow supplier handles (and counts) a request after we gave up on it: the retry and
+    the next call must not land right behind it. The fake counts the call when it handles
+    it, 0.8 s after it was sent; we stop waiting after 0.5 s."""
+    settings.HTTP_BACKOFF_FACTOR = 0
+    settings.ALSTYLE_RATE_LIMIT_PAUSE = 0.5
+    supplier = Supplier()
+    first = {"slow": True}
+
+    def handler(path, query, headers, body):
+        if first.pop("slow", False):
+            time.sleep(0.8)
+        return supplier(path, query, headers, body)
+
+    fake_server.handler = handler
+    client = client_for(fake_server)
+    client.http.timeout = (2, 0.5)
+
+    client.categories()
+    client.brands()
+    time.sleep(0.5)  # let the abandoned request finish on the server
+
+    assert len(supplier.log) == 3  # the abandoned one, its retry, brands
+    assert supplier.refused() == 0
