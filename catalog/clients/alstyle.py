@@ -67,15 +67,21 @@ class RateLimiter:
         """Block until this caller's slot; return the seconds waited."""
         if self.spacing <= 0:
             return 0.0
-        with self._mutex():
-            now = self.clock()
-            last = cache.get(self.key)
-            slot = max(now, (last or 0.0) + self.spacing)
-            cache.set(self.key, slot, timeout=int(self.spacing * 4) + 60)
-        delay = slot - now
-        if delay > 0:
-            self.sleep(delay)
-        return delay
+        waited = 0.0
+        while True:
+            with self._mutex():
+                now = self.clock()
+                last = cache.get(self.key)
+                slot = max(now, (last or 0.0) + self.spacing)
+                cache.set(self.key, slot, timeout=int(self.spacing * 4) + 60)
+            delay = slot - now
+            if delay > 0:
+                self.sleep(delay)
+                waited += delay
+            # A hold placed while we slept (a 403 or a timeout elsewhere) voids our slot.
+            held_until = cache.get(f"{self.key}:hold")
+            if held_until is None or self.clock() >= held_until:
+                return waited
 
     def hold(self, seconds: float) -> None:
         """After a 403: no caller (any process) gets a slot for `seconds` from now."""
@@ -83,8 +89,11 @@ class RateLimiter:
             return
         with self._mutex():
             last = cache.get(self.key) or 0.0
-            slot = max(last, self.clock() + seconds - self.spacing)
+            until = self.clock() + seconds
+            slot = max(last, until - self.spacing)
             cache.set(self.key, slot, timeout=int(seconds + self.spacing * 4) + 60)
+            held = cache.get(f"{self.key}:hold") or 0.0
+            cache.set(f"{self.key}:hold", max(held, until), timeout=int(seconds) + 60)
 
     @contextmanager
     def _mutex(self):

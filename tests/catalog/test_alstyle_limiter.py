@@ -279,3 +279,27 @@ def test_a_request_abandoned_on_read_timeout_still_counts(fake_server, settings)
 
     assert len(supplier.log) == 3  # the abandoned one, its retry, brands
     assert supplier.refused() == 0
+
+
+def test_a_hold_placed_while_waiting_voids_the_reserved_slot():
+    """A process that reserved its slot before another one's 403 or timeout must not go
+    at that slot: it takes a new one after the hold."""
+    clock = {"now": 1000.0}
+    sleeps = []
+    other = None
+
+    def sleep(seconds):
+        sleeps.append(round(seconds, 3))
+        clock["now"] += seconds
+        if len(sleeps) == 1:  # while we wait for our slot, another process gets a 403
+            other.hold(10.0)
+
+    waiting = RateLimiter("void", 5.0, margin=0.5, clock=lambda: clock["now"], sleep=sleep)
+    other = RateLimiter("void", 5.0, margin=0.5, clock=lambda: clock["now"], sleep=lambda s: None)
+    cache.set(waiting.key, 1000.0)  # someone called just now
+
+    waiting.wait()
+
+    # 5.5 s to the reserved slot; the hold from then runs to 1015.5: 10 s more.
+    assert sleeps == [5.5, 10.0]
+    assert clock["now"] == 1015.5
