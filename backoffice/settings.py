@@ -327,6 +327,13 @@ FEED_FILENAME = "kaspi.xml"
 FEED_MODEL_MAX_LENGTH = env.int("FEED_MODEL_MAX_LENGTH", default=120)
 FEED_PREORDER_MAX_DAYS = min(env.int("FEED_PREORDER_MAX_DAYS", default=30), 30)
 FEED_UNAVAILABLE_GRACE_DAYS = env.int("FEED_UNAVAILABLE_GRACE_DAYS", default=30)
+# Cut-over (import_kaspi_pricelist): old offers we could not match stay in our price list
+# as they were for this many days; files larger than this are refused.
+CUTOVER_GRACE_DAYS = env.int("CUTOVER_GRACE_DAYS", default=30)
+PRICELIST_IMPORT_MAX_MB = env.int("PRICELIST_IMPORT_MAX_MB", default=100)
+# The city whose price goes into the Kaspi Excel export (one price column) when offers
+# carry cityprices; 750000000 is Almaty in Kaspi's sample.
+KASPI_HOME_CITY_ID = env.str("KASPI_HOME_CITY_ID", default="750000000")
 FEED_SHRINK_FLOOR = env.float("FEED_SHRINK_FLOOR", default=0.5)
 FEED_MAX_AGE_MINUTES = env.int("FEED_MAX_AGE_MINUTES", default=120)
 FEED_AUTH_USER = env.str("FEED_AUTH_USER", default="")

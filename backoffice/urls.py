@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from catalog.views import feed_xml
+from catalog.views import feed_xlsx, feed_xml
 
 from . import api, views
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/dashboard/", views.dashboard, name="dashboard"),
     path("admin/reports/", views.reports, name="reports"),
     path("feed.xml", feed_xml, name="feed"),
+    path("feed.xlsx", feed_xlsx, name="feed-xlsx"),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("", include("payments.urls")),

@@ -1,10 +1,18 @@
 import json
+import tempfile
+from pathlib import Path
 
+from django import forms
+from django.conf import settings as django_settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -14,6 +22,7 @@ from backoffice.admin import ReadOnlyAdmin, ReadOnlyInline, pretty_json
 from backoffice.audit import audit, snapshot
 from backoffice.exceptions import BackofficeError
 
+from .clients.pricelist_url import download_pricelist
 from .models import (
     AttributeSource,
     Brand,
@@ -25,11 +34,17 @@ from .models import (
     FeedFetch,
     KaspiAttribute,
     KaspiCategory,
+    LegacyOffer,
+    PriceListImport,
     PriceRule,
     Product,
 )
+from .pricelists import PriceListError
 from .services.cards import card_preview, refresh_attributes, refresh_details
+from .services.cutover import cutover_report
 from .services.feed import request_feed_build, store_plan
+from .services.pricelist_export import build_excel
+from .services.pricelist_import import import_pricelist, release_offer, resolve_offer
 from .services.pricing import preview_prices, reprice_products
 from .services.sync import request_catalog_sync
 from .skus import sku_warnings
@@ -503,6 +518,7 @@ class PriceRuleAdmin(admin.ModelAdmin):
 
 @admin.register(FeedBuild)
 class FeedBuildAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/catalog/feedbuild/change_list.html"
     list_display = [
         "id",
         "status",
@@ -551,6 +567,32 @@ class FeedBuildAdmin(ReadOnlyAdmin):
     def rebuild_feed(self, request, queryset):
         run, started = request_feed_build(user=request.user)
         report_enqueue(self, request, run, started, what=_("Price list build"))
+
+    def get_urls(self):
+        return [
+            path(
+                "excel/",
+                self.admin_site.admin_view(self.excel_view),
+                name="catalog_feedbuild_excel",
+            ),
+            *super().get_urls(),
+        ]
+
+    def excel_view(self, request):
+        """What the Excel export will hold (home-city prices, points) and its download."""
+        export = error = None
+        try:
+            export = build_excel()
+        except BackofficeError as exc:
+            error = str(exc)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Kaspi Excel price list"),
+            "export": export,
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/catalog/feedbuild/excel.html", context)
 
     @admin.action(description=_("Rebuild and publish even if the offer count fell"))
     def rebuild_feed_forced(self, request, queryset):
@@ -679,3 +721,284 @@ class CardImportAdmin(ReadOnlyAdmin):
 from .admin_market import add_repricer_fields  # noqa: E402
 
 add_repricer_fields(ProductAdmin)
+
+
+# --- Cut-over from the shop's old price list ------------------------------------------------
+
+
+class PriceListUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Price list file"),
+        required=False,
+        help_text=_("Kaspi XML, Excel .xlsx (first sheet) or CSV."),
+    )
+    url = forms.URLField(
+        label=_("or its URL"),
+        required=False,
+        assume_scheme="https",
+        help_text=_("The address Kaspi downloads the current price list from."),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("file")) == bool(data.get("url")):
+            raise forms.ValidationError(_("Give either a file or a URL."))
+        return data
+
+
+def _upload_dir() -> Path:
+    directory = Path(django_settings.MEDIA_ROOT) / "pricelist-imports"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@admin.register(PriceListImport)
+class PriceListImportAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/catalog/pricelistimport/change_list.html"
+    list_display = ["id", "created_at", "source", "file_format", "merchant_id", "stores", "summary"]
+    readonly_fields = [f.name for f in PriceListImport._meta.fields]
+
+    @admin.display(description=_("pickup points in the file"))
+    def stores(self, obj):
+        return ", ".join(obj.store_ids)
+
+    @admin.display(description=_("counts"))
+    def summary(self, obj):
+        return ", ".join(f"{key}: {value}" for key, value in obj.counts.items())
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="catalog_pricelistimport_upload",
+            ),
+            path(
+                "cutover/",
+                self.admin_site.admin_view(self.cutover_view),
+                name="catalog_pricelistimport_cutover",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request, **extra):
+        return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
+
+    def upload_view(self, request):
+        """Upload or URL → dry-run preview (nothing written) → Import (a queued task)."""
+        if not request.user.has_perm("catalog.change_product"):
+            raise PermissionDenied
+        if request.method == "POST" and request.POST.get("token"):
+            return self._apply(request, request.POST["token"], request.POST.get("source", ""))
+        form = PriceListUploadForm(request.POST or None, request.FILES or None)
+        result = error = None
+        token = source = ""
+        if request.method == "POST" and form.is_valid():
+            try:
+                token, source, saved = self._save_source(form)
+                result = import_pricelist(path=saved, source=source, dry_run=True)
+            except BackofficeError as exc:
+                error = str(exc)
+                if token:
+                    (_upload_dir() / token).unlink(missing_ok=True)
+                token = ""
+        rows = []
+        if result is not None:
+            names = dict(
+                Product.objects.filter(
+                    pk__in={r["product_id"] for r in result.rows if r["product_id"]}
+                    | {pk for r in result.rows for pk in r["candidates"]}
+                ).values_list("pk", "article")
+            )
+            for row in sorted(result.rows, key=lambda r: r["status"] in LegacyOffer.RESOLVED)[:500]:
+                rows.append(
+                    {
+                        **row,
+                        "status_label": LegacyOffer.Status(row["status"]).label,
+                        "rule_label": LegacyOffer.Rule(row["rule"]).label if row["rule"] else "",
+                        "product": names.get(row["product_id"], ""),
+                        "candidate_articles": ", ".join(
+                            names.get(pk, str(pk)) for pk in row["candidates"]
+                        ),
+                    }
+                )
+        context = self._context(
+            request,
+            title=_("Import the old Kaspi price list"),
+            form=form,
+            result=result,
+            rows=rows,
+            error=error,
+            token=token,
+            source=source,
+        )
+        return TemplateResponse(request, "admin/catalog/pricelistimport/upload.html", context)
+
+    def _save_source(self, form) -> tuple[str, str, Path]:
+        directory = _upload_dir()
+        if form.cleaned_data.get("url"):
+            source = form.cleaned_data["url"]
+            downloaded = download_pricelist(source, directory=directory)
+            return downloaded.name, source, downloaded
+        upload = form.cleaned_data["file"]
+        if upload.size > django_settings.PRICELIST_IMPORT_MAX_MB * 1024 * 1024:
+            raise PriceListError(
+                _("The file is larger than %(n)d MB (PRICELIST_IMPORT_MAX_MB).")
+                % {"n": django_settings.PRICELIST_IMPORT_MAX_MB}
+            )
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".pricelist", dir=directory)
+        with open(fd, "wb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        return Path(name).name, upload.name, Path(name)
+
+    def _apply(self, request, token: str, source: str):
+        from django_q.tasks import async_task
+
+        saved = _upload_dir() / Path(token).name  # a bare name: no path from the form
+        if not saved.is_file():
+            self.message_user(
+                request, _("The previewed file is gone; upload it again."), messages.ERROR
+            )
+            return redirect("admin:catalog_pricelistimport_upload")
+        user_id = request.user.pk
+        transaction.on_commit(
+            lambda: async_task("catalog.tasks.import_pricelist_task", str(saved), source, user_id)
+        )
+        audit(user=request.user, action="pricelist.import_queued", note=source[:200])
+        self.message_user(
+            request,
+            _(
+                "Import queued: the matched products take their old SKUs; "
+                "see the offers from the old price list."
+            ),
+        )
+        return redirect("admin:catalog_legacyoffer_changelist")
+
+    def cutover_view(self, request):
+        report = cutover_report()
+        context = self._context(request, title=_("Cut-over report"), report=report)
+        return TemplateResponse(request, "admin/catalog/pricelistimport/cutover.html", context)
+
+
+class LegacyStatusFilter(admin.SimpleListFilter):
+    title = _("in our price list")
+    parameter_name = "kept"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("from the old price list")), ("no", _("no"))]
+
+    def queryset(self, request, queryset):
+        kept = Q(keep_until__gte=timezone.now()) & ~Q(status__in=LegacyOffer.RESOLVED)
+        if self.value() == "yes":
+            return queryset.filter(kept)
+        if self.value() == "no":
+            return queryset.exclude(kept)
+        return queryset
+
+
+@admin.register(LegacyOffer)
+class LegacyOfferAdmin(admin.ModelAdmin):
+    change_list_template = "admin/catalog/legacyoffer/change_list.html"
+    list_display = [
+        "sku",
+        "model_short",
+        "price",
+        "status",
+        "rule",
+        "confidence",
+        "product",
+        "candidate_links",
+        "in_price_list",
+    ]
+    list_filter = ["status", "rule", LegacyStatusFilter]
+    search_fields = ["sku", "model", "product__article", "product__name"]
+    autocomplete_fields = ["product"]
+    list_select_related = ["product"]
+    actions = ["confirm_matches"]
+    fields = [
+        "product",
+        "sku",
+        "row",
+        "model",
+        "brand",
+        "price",
+        "city_prices",
+        "availabilities",
+        "status",
+        "rule",
+        "confidence",
+        "candidate_links",
+        "note",
+        "keep_until",
+        "pricelist",
+    ]
+    readonly_fields = [name for name in fields if name != "product"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("model"), ordering="model")
+    def model_short(self, obj):
+        return obj.model if len(obj.model) <= 80 else obj.model[:79] + "…"
+
+    @admin.display(description=_("candidates"))
+    def candidate_links(self, obj):
+        products = Product.objects.filter(pk__in=obj.candidates).only("article", "name")
+        return (
+            format_html_join(
+                ", ",
+                '<a href="{}" title="{}">{}</a>',
+                (
+                    (reverse("admin:catalog_product_change", args=[p.pk]), p.name, p.article)
+                    for p in products
+                ),
+            )
+            or "—"
+        )
+
+    @admin.display(description=_("in our price list"))
+    def in_price_list(self, obj):
+        if obj.status in LegacyOffer.RESOLVED:
+            return (
+                _("as product %(article)s") % {"article": obj.product.article}
+                if obj.product
+                else "—"
+            )
+        if obj.keep_until and obj.keep_until >= timezone.now():
+            return _("from the old price list, until %(date)s") % {
+                "date": date_format(timezone.localtime(obj.keep_until), "SHORT_DATE_FORMAT")
+            }
+        return _("no")
+
+    def save_model(self, request, obj, form, change):
+        if "product" not in form.changed_data:
+            return
+        previous = LegacyOffer.objects.select_related("product").get(pk=obj.pk)
+        try:
+            with transaction.atomic():
+                if previous.product is not None and previous.status in LegacyOffer.RESOLVED:
+                    release_offer(offer=previous, user=request.user)
+                if obj.product is not None:
+                    resolve_offer(offer=previous, product=obj.product, user=request.user)
+        except BackofficeError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        if obj.product is not None and sku_warnings(obj.sku):
+            self.message_user(
+                request,
+                _("SKU %(sku)s kept as it is (it holds %(what)s; it is live on Kaspi).")
+                % {"sku": obj.sku, "what": ", ".join(sku_warnings(obj.sku))},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Confirm the matched product"), permissions=["change"])
+    def confirm_matches(self, request, queryset):
+        done = 0
+        for offer in queryset.filter(status=LegacyOffer.Status.MATCHED, product__isnull=False):
+            try:
+                resolve_offer(offer=offer, product=offer.product, user=request.user)
+                done += 1
+            except BackofficeError as exc:
+                self.message_user(request, f"{offer.sku}: {exc}", messages.ERROR)
+        self.message_user(request, _("Confirmed: %(n)d.") % {"n": done})

@@ -513,6 +513,105 @@ class CardState(models.TextChoices):
     ERROR = "error", _("error")
 
 
+# --- Cut-over from a shop's old Kaspi price list (catalog/services/pricelist_import.py) ----
+
+
+class PriceListImport(models.Model):
+    """One real import of a shop's old price list (dry runs write nothing)."""
+
+    created_at = models.DateTimeField(_("imported"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("imported by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source = models.CharField(_("file or URL"), max_length=500)
+    file_format = models.CharField(_("format"), max_length=8)
+    sha256 = models.CharField(max_length=64, unique=True)
+    merchant_id = models.CharField(_("merchant id in the file"), max_length=255, blank=True)
+    store_ids = models.JSONField(_("pickup points in the file"), default=list, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("old price list import")
+        verbose_name_plural = _("old price list imports")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.source[:60]}"
+
+
+class LegacyOffer(models.Model):
+    """An offer of the shop's old price list, how it was matched, and what it became.
+
+    Matched offers gave their SKU to a product. The others stay in our price list as they
+    were until `keep_until` (CUTOVER_GRACE_DAYS), so nothing leaves Kaspi at cut-over.
+    """
+
+    class Status(models.TextChoices):
+        MATCHED = "matched", _("matched")
+        CONFIRMED = "confirmed", _("confirmed by staff")
+        AMBIGUOUS = "ambiguous", _("several candidates")
+        UNMATCHED = "unmatched", _("no match")
+        CONFLICT = "conflict", _("SKU conflict")
+        DUPLICATE = "duplicate", _("SKU twice in the file")
+
+    class Rule(models.TextChoices):
+        SKU = "sku", _("same SKU")
+        PART_NUMBER = "part_number", _("part number")
+        ARTICLE = "article", _("article")
+        MODEL = "model", _("model name")
+        STAFF = "staff", _("chosen by staff")
+
+    RESOLVED = (Status.MATCHED, Status.CONFIRMED)
+
+    pricelist = models.ForeignKey(
+        PriceListImport,
+        verbose_name=_("import"),
+        on_delete=models.CASCADE,
+        related_name="offers",
+    )
+    sku = models.CharField("SKU", max_length=SKU_MAX_LENGTH)
+    occurrence = models.PositiveSmallIntegerField(default=1, editable=False)
+    row = models.PositiveIntegerField(_("row"))
+    model = models.TextField(_("model"))
+    brand = models.CharField(_("brand"), max_length=255, blank=True)
+    price = models.PositiveBigIntegerField(_("price"), null=True, blank=True)
+    city_prices = models.JSONField(_("city prices"), default=dict, blank=True)
+    availabilities = models.JSONField(_("pickup points"), default=list, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    rule = models.CharField(_("matched by"), max_length=12, choices=Rule.choices, blank=True)
+    confidence = models.PositiveSmallIntegerField(_("confidence, %"), default=0)
+    product = models.ForeignKey(
+        Product,
+        verbose_name=_("product"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="legacy_offers",
+    )
+    candidates = models.JSONField(_("candidates"), default=list, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    keep_until = models.DateTimeField(_("kept in our price list until"), null=True, blank=True)
+    # Digest of the written values: a re-import compares rows without loading them.
+    row_hash = models.CharField(max_length=32, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("offer from the old price list")
+        verbose_name_plural = _("offers from the old price list")
+        ordering = ["sku", "occurrence"]
+        constraints = [
+            models.UniqueConstraint(fields=["sku", "occurrence"], name="legacyoffer_sku_unique")
+        ]
+        indexes = [models.Index(fields=["status"], name="legacyoffer_status")]
+
+    def __str__(self) -> str:
+        return self.sku
+
+
 # The repricer's models live in their own module (issue 19); imported here so Django
 # registers them with the catalog app.
 from .market_models import (  # noqa: E402

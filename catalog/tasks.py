@@ -74,3 +74,19 @@ def reprice_kaspi_task(run_id: int | None = None) -> str:
     from .services.repricer import run_reprice
 
     return task_result(run_reprice(run_id=run_id, triggered_by="schedule"))
+
+
+def import_pricelist_task(path: str, source: str, user_id: int | None = None) -> dict:
+    """Apply an old Kaspi price list saved by the admin's preview; the file is removed after."""
+    from pathlib import Path
+
+    from django.contrib.auth import get_user_model
+
+    from .services.pricelist_import import import_pricelist
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    try:
+        result = import_pricelist(path=path, source=source, user=user)
+    finally:
+        Path(path).unlink(missing_ok=True)
+    return result.counts

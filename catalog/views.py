@@ -1,4 +1,5 @@
-"""GET /feed.xml: serves the pre-built price list; sets headers, never builds."""
+"""GET /feed.xml: serves the pre-built price list; sets headers, never builds.
+GET /feed.xlsx (staff): the same price list as the cabinet's Excel upload file."""
 
 import base64
 import binascii
@@ -8,12 +9,16 @@ import os
 import time
 
 from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_http_methods
 
+from backoffice.exceptions import BackofficeError
+
 from .services.feed import feed_path
 from .services.fetches import record_fetch
+from .services.pricelist_export import build_excel
 
 logger = logging.getLogger("catalog.feed.fetch")
 
@@ -106,4 +111,21 @@ def _file_or_gzip(request, path, size):
         return response
     response = FileResponse(open(path, "rb"), content_type="application/xml; charset=utf-8")
     response["Content-Length"] = str(size)
+    return response
+
+
+@staff_member_required
+@require_http_methods(["GET"])
+def feed_xlsx(request):
+    """The current price list as the cabinet's Excel upload file (staff only)."""
+    try:
+        export = build_excel()
+    except BackofficeError as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(
+        export.data,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = 'attachment; filename="kaspi-price-list.xlsx"'
+    response["Cache-Control"] = "no-store"
     return response

@@ -37,6 +37,7 @@ from ..feedcheck import FeedCheckError, count_valid_offers
 from ..models import OFFERABLE, FeedBuild, Product
 from ..skus import sku_is_valid
 from .feed_prices import applied_city_prices, offer_city_prices, write_price
+from .legacy_offers import legacy_feed_offers, legacy_store_ids, write_legacy_offers
 from .pricing import refresh_below_cost
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ class WriteStats:
     available: int = 0
     skipped: list[str] = field(default_factory=list)
     added: int = 0
+    legacy: int = 0  # old offers kept as they were (catalog/services/legacy_offers.py)
     price_changed: int = 0
     availability_changed: int = 0
 
@@ -205,8 +207,9 @@ T_OFFER, T_MODEL, T_BRAND, T_AVAILABILITIES, T_AVAILABILITY, T_PRICE = (
 )
 
 
-def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> WriteStats:
-    """Stream the price list for `rows` (tuples from feed_rows()) to the binary `stream`.
+def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None, legacy=()) -> WriteStats:
+    """Stream the price list for `rows` (tuples from feed_rows()) to the binary `stream`,
+    then the `legacy` old offers (LegacyOffer rows from legacy_feed_offers()).
 
     The OFFERABLE query's twin is evaluated per row here: offerable rows get
     available="yes" (with stock or a capped pre-order), the rest available="no", stock 0.
@@ -307,6 +310,9 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
                                     pass
                         applied = city_prices.get(pk) if offerable else None
                         write_price(element, write, price, offer_city_prices(price, applied))
+                stats.legacy = write_legacy_offers(
+                    element, write, legacy, ns=NS, text=xml_text, preorder_cap=preorder_cap
+                )
     return stats
 
 
@@ -314,8 +320,10 @@ def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None) -> Wr
 
 
 def feed_schema() -> etree.XMLSchema:
-    """Our XSD narrowed to the configured store ids (cached per settings)."""
+    """Our XSD narrowed to the configured store ids, plus the points of old offers kept
+    from the shop's previous price list (cached per store list)."""
     stores = tuple(store.strip() for store in settings.KASPI_STORE_IDS if store.strip())
+    stores += tuple(store for store in legacy_store_ids() if store not in stores)
     key = stores
     if _schema_cache.get("key") != key:
         doc = etree.parse(str(SCHEMA_PATH))
@@ -452,7 +460,9 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
         with os.fdopen(fd, "wb") as stream:
             validator = ConcurrentValidator(stream, target.parent)
             try:
-                write_feed(validator, feed_rows(now), now=now, stats=stats)
+                write_feed(
+                    validator, feed_rows(now), now=now, stats=stats, legacy=legacy_feed_offers(now)
+                )
                 if validator.write_error is not None:
                     raise validator.write_error
             except BaseException:
@@ -496,6 +506,7 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
         "price_changed": stats.price_changed,
         "availability_changed": stats.availability_changed,
         "skipped_bad_sku": len(stats.skipped),
+        "legacy_offers": stats.legacy,
     }
     if stats.skipped:
         build.errors = [
