@@ -278,6 +278,18 @@ if not 1 <= ALSTYLE_STOCK_CHUNK <= 250:
 CATALOG_VANISH_LIMIT = env.float("CATALOG_VANISH_LIMIT", default=0.2)
 CATALOG_SYNC_INTERVAL_MINUTES = env.int("CATALOG_SYNC_INTERVAL_MINUTES", default=30)
 STOCK_SYNC_INTERVAL_MINUTES = env.int("STOCK_SYNC_INTERVAL_MINUTES", default=10)
+# The supplier budget (catalog/services/budget.py): Al-Style allows one call per
+# ALSTYLE_MIN_INTERVAL + ALSTYLE_SLOT_MARGIN seconds for everything; the scheduled syncs
+# plan within that, less a reserve per hour for purchases (cart), card data and connection
+# checks. Products on sale on Kaspi, in open orders or changed recently are kept at most
+# STOCK_HOT_MAX_AGE_MINUTES old; the full listing always gets CATALOG_LISTING_MIN_SHARE of
+# the sync budget and spans several runs when it must; no run lasts longer than
+# SUPPLIER_RUN_MAX_SECONDS (well under Q_TIMEOUT).
+ALSTYLE_RESERVE_CALLS_PER_HOUR = env.int("ALSTYLE_RESERVE_CALLS_PER_HOUR", default=60)
+STOCK_HOT_MAX_AGE_MINUTES = env.int("STOCK_HOT_MAX_AGE_MINUTES", default=30)
+CATALOG_RECENT_HOURS = env.int("CATALOG_RECENT_HOURS", default=24)
+CATALOG_LISTING_MIN_SHARE = env.float("CATALOG_LISTING_MIN_SHARE", default=0.15)
+SUPPLIER_RUN_MAX_SECONDS = env.int("SUPPLIER_RUN_MAX_SECONDS", default=Q_TIMEOUT // 2)
 CATALOG_SYNC_MAX_AGE_MINUTES = env.int("CATALOG_SYNC_MAX_AGE_MINUTES", default=90)
 
 # --- Pricing and the Kaspi price list (docs/kaspi-price-list.md) ------------------------

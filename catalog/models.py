@@ -213,6 +213,61 @@ class Product(models.Model):
         return str(self.quantity)
 
 
+# Products we sell on Kaspi (in the price list, available or not): their stock and price
+# matter first when the supplier budget is short (catalog/services/budget.py).
+ON_SALE = Q(listed=True, kaspi_enabled=True, price_on_request=False)
+
+
+class SupplierCheck(models.Model):
+    """When Al-Style last confirmed one product's stock and price (`checked_at`: a listing
+    page or a quantity-price answer carries both), and when a full listing last returned it
+    (`listed_at`). Kept apart from Product, keyed by article, so an unchanged sync writes no
+    product row: the freshness of a page is one narrow UPDATE here."""
+
+    article = models.CharField(_("code (Al-Style)"), max_length=32, primary_key=True)
+    checked_at = models.DateTimeField(_("stock and price checked"), db_index=True)
+    listed_at = models.DateTimeField(_("seen in a full listing"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("supplier check")
+        verbose_name_plural = _("supplier checks")
+
+    def __str__(self) -> str:
+        return f"{self.article} @ {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class CatalogListing(models.Model):
+    """One full Al-Style listing, which may span several sync runs: the next page's offset
+    is kept after every page, so a run that stops (budget spent, time up, supplier error)
+    leaves a cursor the next run continues from. Products are marked vanished only after
+    the last page (and, for a listing that spanned runs, after quantity-price confirmed
+    the missing ones are really gone)."""
+
+    class Phase(models.TextChoices):
+        PAGES = "pages", _("reading pages")
+        CONFIRM = "confirm", _("confirming missing products")
+        DONE = "done", _("complete")
+
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    phase = models.CharField(_("phase"), max_length=10, choices=Phase.choices, default=Phase.PAGES)
+    next_offset = models.PositiveIntegerField(_("next offset"), default=0)
+    pages = models.PositiveIntegerField(_("pages read"), default=0)
+    elements = models.PositiveIntegerField(_("products read"), default=0)
+    total = models.PositiveIntegerField(_("products announced"), null=True, blank=True)
+    runs = models.PositiveIntegerField(_("runs"), default=0)
+    confirm_after = models.CharField(_("confirmed up to article"), max_length=32, blank=True)
+    gone = models.JSONField(_("confirmed missing"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("catalog listing")
+        verbose_name_plural = _("catalog listings")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_phase_display()} ({self.pages} pages)"
+
+
 # Products Kaspi may sell now: the feed writes them with available="yes". Units reserved
 # by open Kaspi orders are not offered again; a frozen price below break-even is not sold.
 OFFERABLE = Q(

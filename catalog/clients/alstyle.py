@@ -154,7 +154,7 @@ class AlStyleClient:
             ],
             sleep=sleep,
             # Every attempt (first try and each retry) takes a slot from the one limiter.
-            before_attempt=self.limiter.wait,
+            before_attempt=self._before_attempt,
         )
         self.http.session = _HoldAfterReadTimeout(self.http.session, self.limiter)
         self.calls = 0
@@ -163,6 +163,12 @@ class AlStyleClient:
         self.cart_url = cart_url or (
             cart_api_url(base_url) if base_url else settings.ALSTYLE_CART_API_URL
         )
+        # Attempts sent (retries included): what the supplier budget counts.
+        self.attempts = 0
+
+    def _before_attempt(self) -> float:
+        self.attempts += 1
+        return self.limiter.wait()
 
     def get(self, method: str, **params: Any) -> Any:
         """One throttled GET of `method`; the token is added to the query string.
@@ -199,42 +205,50 @@ class AlStyleClient:
         Stops on an empty page, on `currentPage >= totalPages`, or when the offset passes
         `totalCount`; ALSTYLE_MAX_PAGES guards against a page that never ends.
         """
-        limit = min(limit or settings.ALSTYLE_PAGE_SIZE, 250)
         offset = 0
-        fields = ",".join(settings.ALSTYLE_ADDITIONAL_FIELDS) or None
-        for page_number in range(1, settings.ALSTYLE_MAX_PAGES + 1):
-            data = self.get(
-                "elements-pagination",
-                limit=limit,
-                offset=offset,
-                additional_fields=fields,
-            )
-            if isinstance(data, list):  # some deployments answer with a bare array
-                elements, pagination = data, {}
-            elif isinstance(data, dict) and isinstance(data.get("elements"), list):
-                elements, pagination = data["elements"], data.get("pagination") or {}
-            else:
-                raise ExternalServiceError(
-                    SERVICE, f"elements-pagination page {page_number}: unexpected answer shape"
-                )
-            if not elements:
+        for _page_number in range(1, settings.ALSTYLE_MAX_PAGES + 1):
+            elements, next_offset, _total = self.product_page(offset=offset, limit=limit)
+            if elements:
+                yield elements
+            if next_offset is None:
                 return
-            yield elements
-            offset += limit
-            total_pages = _int(pagination.get("totalPages"))
-            current = _int(pagination.get("currentPage"))
-            total_count = _int(pagination.get("totalCount"))
-            if total_pages is not None and current is not None and current >= total_pages:
-                return
-            if total_count is not None and offset >= total_count:
-                return
-            if not pagination and len(elements) < limit:
-                return
+            offset = next_offset
         raise ExternalServiceError(
             SERVICE,
             f"pagination did not end after {settings.ALSTYLE_MAX_PAGES} pages "
             "(ALSTYLE_MAX_PAGES); the run stops to avoid an endless loop",
         )
+
+    def product_page(
+        self, *, offset: int, limit: int | None = None
+    ) -> tuple[list[dict], int | None, int | None]:
+        """One `elements-pagination` page: (elements, next offset or None after the last
+        page, totalCount when the supplier says it). A resumable listing keeps the offset."""
+        limit = min(limit or settings.ALSTYLE_PAGE_SIZE, 250)
+        fields = ",".join(settings.ALSTYLE_ADDITIONAL_FIELDS) or None
+        data = self.get("elements-pagination", limit=limit, offset=offset, additional_fields=fields)
+        if isinstance(data, list):  # some deployments answer with a bare array
+            elements, pagination = data, {}
+        elif isinstance(data, dict) and isinstance(data.get("elements"), list):
+            elements, pagination = data["elements"], data.get("pagination") or {}
+        else:
+            raise ExternalServiceError(
+                SERVICE,
+                f"elements-pagination page {offset // limit + 1}: unexpected answer shape",
+            )
+        total_count = _int(pagination.get("totalCount"))
+        if not elements:
+            return elements, None, total_count
+        next_offset = offset + limit
+        total_pages = _int(pagination.get("totalPages"))
+        current = _int(pagination.get("currentPage"))
+        if total_pages is not None and current is not None and current >= total_pages:
+            return elements, None, total_count
+        if total_count is not None and next_offset >= total_count:
+            return elements, None, total_count
+        if not pagination and len(elements) < limit:
+            return elements, None, total_count
+        return elements, next_offset, total_count
 
     def element_info(self, articles: list[str]) -> list[dict]:
         """Full cards (images, description, weight, properties) for a few articles."""

@@ -9,7 +9,8 @@ mid-way is recorded as partial/failed and marks nothing vanished.
 
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 
 from django.conf import settings
@@ -25,8 +26,9 @@ from backoffice.runs import enqueue_job, heartbeat, run_job
 
 from ..clients.alstyle import AlStyleClient
 from ..clients.records import BadRecord, ProductRecord, parse_element, parse_money, parse_quantity
-from ..models import Brand, Category, Product
+from ..models import Brand, CatalogListing, Category, Product, SupplierCheck
 from ..skus import derive_sku
+from .budget import CallBudget, plan_run, record_checks, stock_articles
 from .pricing import PRICING_FIELDS, Pricer, flag_price_anomaly
 
 logger = logging.getLogger(__name__)
@@ -59,29 +61,57 @@ class SupplierSyncError(BackofficeError):
 
 
 def run_catalog_sync(
-    *, triggered_by: str = "command", user=None, dry_run: bool = False, run_id: int | None = None
+    *,
+    triggered_by: str = "command",
+    user=None,
+    dry_run: bool = False,
+    run_id: int | None = None,
+    full: bool = False,
+    client: AlStyleClient | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SyncRun:
-    """Run a full catalog sync under the catalog lock (then rebuild the price list)."""
+    """Run (a part of) the full catalog sync under the catalog lock, within the supplier
+    budget (`full`: the whole listing now, ignoring the budget; then rebuild the price list)."""
     return _run_supplier_job(
-        SyncRun.Kind.CATALOG, sync_catalog, triggered_by, user, dry_run, run_id
+        SyncRun.Kind.CATALOG, sync_catalog, triggered_by, user, dry_run, run_id, full, client, clock
     )
 
 
 def run_stock_sync(
-    *, triggered_by: str = "command", user=None, dry_run: bool = False, run_id: int | None = None
+    *,
+    triggered_by: str = "command",
+    user=None,
+    dry_run: bool = False,
+    run_id: int | None = None,
+    full: bool = False,
+    client: AlStyleClient | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SyncRun:
-    """Refresh stock and prices of known products under the stock lock."""
-    return _run_supplier_job(SyncRun.Kind.STOCK, sync_stock, triggered_by, user, dry_run, run_id)
+    """Refresh stock and prices under the stock lock: what matters first, within the
+    supplier budget (`full`: every listed product now)."""
+    return _run_supplier_job(
+        SyncRun.Kind.STOCK, sync_stock, triggered_by, user, dry_run, run_id, full, client, clock
+    )
 
 
-def _run_supplier_job(kind, service, triggered_by, user, dry_run, run_id) -> SyncRun:
+def _run_supplier_job(
+    kind, service, triggered_by, user, dry_run, run_id, full, client, clock
+) -> SyncRun:
+    def job(run: SyncRun) -> None:
+        budget = None
+        if not (dry_run or full):
+            # Planned under the lock: one run of a kind at a time reads the ledger.
+            budget, _plan = plan_run(kind, clock=clock)
+            run.params["budget"] = budget.reason
+        service(run=run, client=client, dry_run=dry_run, budget=budget)
+
     result = run_job(
         kind=kind,
         run=SyncRun.objects.get(pk=run_id) if run_id else None,
         triggered_by=triggered_by,
         user=user,
-        params={"dry_run": dry_run},
-        job=lambda run: service(run=run, dry_run=dry_run),
+        params={"dry_run": dry_run, **({"full": True} if full else {})},
+        job=job,
     )
     _after_sync(result, dry_run=dry_run)
     return result
@@ -106,21 +136,177 @@ def _after_sync(run: SyncRun, *, dry_run: bool) -> None:
 # --- Full catalog ---------------------------------------------------------------------------
 
 
-def sync_catalog(*, run: SyncRun, client: AlStyleClient | None = None, dry_run: bool = False):
-    """Fetch categories, brands and every product page; upsert what changed."""
+def sync_catalog(
+    *,
+    run: SyncRun,
+    client: AlStyleClient | None = None,
+    dry_run: bool = False,
+    budget: CallBudget | None = None,
+):
+    """Continue (or start) the full listing: categories and brands when it starts, then
+    pages from the saved offset while the budget allows; upsert what changed. After the
+    last page, products the listing did not return are marked vanished (vanish guard)."""
     client = client or AlStyleClient()
+    if dry_run:
+        return _dry_run_catalog(run=run, client=client)
+    budget = budget or CallBudget()
     for key in ("fetched", "created", "updated", "unchanged", "vanished", "errors"):
         run.counts.setdefault(key, 0)
+    try:
+        _continue_listing(run, client, budget)
+    except ExternalServiceError as exc:
+        _note_error(run, str(exc))
+        run.status = SyncRun.Status.PARTIAL if run.counts["fetched"] else SyncRun.Status.FAILED
+        run.error = str(exc)
+        logger.warning("catalog sync stopped early: %s (nothing marked vanished)", exc)
+    finally:
+        if budget.calls is not None or client.attempts:
+            run.counts["calls"] = client.attempts
 
-    category_map = sync_categories(client.categories(), dry_run=dry_run)
-    heartbeat(run)
-    brand_map = sync_brands(client.brands(), dry_run=dry_run)
-    heartbeat(run)
 
+def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -> None:
+    listing = CatalogListing.objects.filter(finished_at__isnull=True).first()
+    if listing is None:
+        # Categories, brands and at least one page, or the listing does not start.
+        if not budget.allows(client, 3):
+            _skip_for_budget(run, budget)
+            return
+        listing = CatalogListing.objects.create(started_at=timezone.now())
+        sync_categories(client.categories())
+        heartbeat(run)
+        sync_brands(client.brands())
+        heartbeat(run)
+    listing.runs += 1
+    listing.save(update_fields=["runs"])
+    run.params["listing"] = listing.pk
+    category_map = dict(Category.objects.values_list("supplier_id", "pk"))
+    brand_map = dict(Brand.objects.values_list("name", "pk"))
+    pricer = Pricer()
+    pages = 0
+    while listing.phase == CatalogListing.Phase.PAGES:
+        if pages >= settings.ALSTYLE_MAX_PAGES or listing.pages >= settings.ALSTYLE_MAX_PAGES:
+            raise ExternalServiceError(
+                "Al-Style",
+                f"pagination did not end after {settings.ALSTYLE_MAX_PAGES} pages "
+                "(ALSTYLE_MAX_PAGES); the run stops to avoid an endless loop",
+            )
+        if not budget.allows(client):
+            break
+        elements, next_offset, total = client.product_page(offset=listing.next_offset)
+        pages += 1
+        records = []
+        for raw in elements:
+            run.count("fetched")
+            try:
+                records.append((parse_element(raw), raw))
+            except BadRecord as exc:
+                run.count("errors")
+                _note_error(run, str(exc))
+                logger.warning("Al-Style record skipped: %s", exc)
+        upsert_products(
+            records,
+            run=run,
+            category_map=category_map,
+            brand_map=brand_map,
+            pricer=pricer,
+        )
+        record_checks((record.article for record, _raw in records), now=timezone.now(), listed=True)
+        listing.pages += 1
+        listing.elements += len(elements)
+        listing.total = total if total is not None else listing.total
+        if next_offset is None:
+            listing.phase = CatalogListing.Phase.CONFIRM
+        else:
+            listing.next_offset = next_offset
+        listing.save()
+        heartbeat(run, done=listing.elements, total=listing.total)
+    run.counts["pages"] = pages
+    if listing.phase == CatalogListing.Phase.PAGES:
+        run.params["listing_left_at"] = listing.next_offset
+        logger.info(
+            "catalog listing #%s continues next run at offset %s (%s)",
+            listing.pk,
+            listing.next_offset,
+            budget.stopped,
+        )
+        return
+    if not listing.elements:
+        listing.phase, listing.finished_at = CatalogListing.Phase.DONE, timezone.now()
+        listing.save()
+        raise SupplierSyncError(
+            "Al-Style returned no products at all; nothing was changed. "
+            "Check the token's access or try again later."
+        )
+    if not _confirm_missing(listing, run, client, budget):
+        return
+    listed_before = Product.objects.filter(listed=True).count()
+    vanished = _not_listed_since(listing.started_at)
+    listing.phase, listing.finished_at = CatalogListing.Phase.DONE, timezone.now()
+    listing.save()
+    if vanish_exceeds_limit(len(vanished), listed_before):
+        hold_vanish(run, vanished, listed_before=listed_before, dry_run=False)
+        return
+    run.count("vanished", _unlist(vanished))
+    if vanished:
+        logger.info("%d products no longer listed by Al-Style", len(vanished))
+    if run.counts["errors"]:
+        run.status = SyncRun.Status.PARTIAL
+
+
+def _not_listed_since(started_at) -> list[str]:
+    """Listed products the listing that started at `started_at` did not return."""
+    seen = SupplierCheck.objects.filter(listed_at__gte=started_at).values("article")
+    return sorted(
+        Product.objects.filter(listed=True)
+        .exclude(article__in=seen)
+        .values_list("article", flat=True)
+    )
+
+
+def _confirm_missing(listing, run, client, budget) -> bool:
+    """A listing that spanned several runs read its pages minutes apart; products that moved
+    between pages meanwhile may have been skipped. Before anything is marked vanished, ask
+    quantity-price about the missing ones: those it returns are kept (and their stock
+    refreshed). Returns False when the budget ran out first (the next run continues).
+    A single-run listing is taken as it is (as before); so is one whose missing share is
+    over the vanish limit anyway (the guard holds it for staff)."""
+    missing = _not_listed_since(listing.started_at)
+    listed = Product.objects.filter(listed=True).count()
+    if listing.runs <= 1 or not missing or vanish_exceeds_limit(len(missing), listed):
+        return True
+    todo = [a for a in missing if a > listing.confirm_after]
+    pricer = Pricer()
+    chunk_size = max(1, settings.ALSTYLE_STOCK_CHUNK)
+    for start in range(0, len(todo), chunk_size):
+        if not budget.allows(client):
+            return False
+        chunk = todo[start : start + chunk_size]
+        answer = client.quantity_price(chunk)
+        present = [a for a in chunk if a in answer]
+        _apply_stock(present, answer, run=run, pricer=pricer, dry_run=False)
+        record_checks(present, now=timezone.now(), listed=True)
+        run.count("confirmed_listed", len(present))
+        listing.confirm_after = chunk[-1]
+        listing.save(update_fields=["confirm_after"])
+    return True
+
+
+def _skip_for_budget(run: SyncRun, budget: CallBudget) -> None:
+    run.status = SyncRun.Status.SKIPPED
+    with translation.override(settings.LANGUAGE_CODE):
+        run.error = gettext(
+            "Supplier budget: no calls left for this run (%(reason)s); the next run continues."
+        ) % {"reason": budget.reason}
+
+
+def _dry_run_catalog(*, run: SyncRun, client: AlStyleClient) -> None:
+    """Fetch the whole listing and count what a sync would change; write nothing."""
+    for key in ("fetched", "created", "updated", "unchanged", "vanished", "errors"):
+        run.counts.setdefault(key, 0)
+    category_map = sync_categories(client.categories(), dry_run=True)
+    brand_map = sync_brands(client.brands(), dry_run=True)
     pricer = Pricer()
     seen: set[str] = set()
-    listed_before = set(Product.objects.filter(listed=True).values_list("article", flat=True))
-    complete = False
     try:
         for page in client.iter_product_pages():
             records = []
@@ -131,7 +317,6 @@ def sync_catalog(*, run: SyncRun, client: AlStyleClient | None = None, dry_run: 
                 except BadRecord as exc:
                     run.count("errors")
                     _note_error(run, str(exc))
-                    logger.warning("Al-Style record skipped: %s", exc)
             seen.update(record.article for record, _raw in records)
             upsert_products(
                 records,
@@ -139,29 +324,24 @@ def sync_catalog(*, run: SyncRun, client: AlStyleClient | None = None, dry_run: 
                 category_map=category_map,
                 brand_map=brand_map,
                 pricer=pricer,
-                dry_run=dry_run,
+                dry_run=True,
             )
             heartbeat(run, done=run.counts["fetched"])
-        complete = True
     except ExternalServiceError as exc:
-        _note_error(run, str(exc))
         run.status = SyncRun.Status.PARTIAL if run.counts["fetched"] else SyncRun.Status.FAILED
         run.error = str(exc)
-        logger.warning("catalog sync stopped early: %s (nothing marked vanished)", exc)
-
-    if complete:
-        if not seen:
-            raise SupplierSyncError(
-                "Al-Style returned no products at all; nothing was changed. "
-                "Check the token's access or try again later."
-            )
-        vanished = sorted(listed_before - seen)
-        if vanish_exceeds_limit(len(vanished), len(listed_before)):
-            hold_vanish(run, vanished, listed_before=len(listed_before), dry_run=dry_run)
-            return
-        run.count("vanished", mark_vanished(seen, dry_run=dry_run))
-        if run.counts["errors"]:
-            run.status = SyncRun.Status.PARTIAL
+        return
+    if not seen:
+        raise SupplierSyncError(
+            "Al-Style returned no products at all; nothing was changed. "
+            "Check the token's access or try again later."
+        )
+    listed_before = set(Product.objects.filter(listed=True).values_list("article", flat=True))
+    vanished = sorted(listed_before - seen)
+    if vanish_exceeds_limit(len(vanished), len(listed_before)):
+        hold_vanish(run, vanished, listed_before=len(listed_before), dry_run=True)
+        return
+    run.count("vanished", len(vanished))
 
 
 def _note_error(run: SyncRun, message: str, limit: int = 20) -> None:
@@ -476,29 +656,59 @@ def mark_vanished(seen: set[str], *, dry_run: bool = False) -> int:
 # --- Stock and price refresh -----------------------------------------------------------------
 
 
-def sync_stock(*, run: SyncRun, client: AlStyleClient | None = None, dry_run: bool = False):
-    """Refresh quantity and prices of listed products with `quantity-price`, in chunks."""
+def sync_stock(
+    *,
+    run: SyncRun,
+    client: AlStyleClient | None = None,
+    dry_run: bool = False,
+    budget: CallBudget | None = None,
+):
+    """Refresh quantity and prices with `quantity-price`, 250 articles a call: every listed
+    product without a budget, else what the planner says matters first (budget.py)."""
     client = client or AlStyleClient()
     for key in ("fetched", "updated", "unchanged", "missing", "errors"):
         run.counts.setdefault(key, 0)
-    articles = list(
-        Product.objects.filter(listed=True).order_by("article").values_list("article", flat=True)
-    )
+    chunk_size = max(1, settings.ALSTYLE_STOCK_CHUNK)
+    if budget is None or budget.calls is None:
+        articles = list(
+            Product.objects.filter(listed=True)
+            .order_by("article")
+            .values_list("article", flat=True)
+        )
+    else:
+        articles = stock_articles(limit=budget.calls * chunk_size)
+        if not articles:
+            if budget.calls == 0:
+                _skip_for_budget(run, budget)
+            else:
+                run.status = SyncRun.Status.SKIPPED
+                with translation.override(settings.LANGUAGE_CODE):
+                    run.error = gettext("Nothing is due: every product was checked recently.")
+            return
+    budget = budget or CallBudget()
     heartbeat(run, done=0, total=len(articles))
     pricer = Pricer()
-    chunk_size = max(1, settings.ALSTYLE_STOCK_CHUNK)
-    for start in range(0, len(articles), chunk_size):
-        chunk = articles[start : start + chunk_size]
-        try:
-            answer = client.quantity_price(chunk)
-        except ExternalServiceError as exc:
-            run.status = SyncRun.Status.PARTIAL if start else SyncRun.Status.FAILED
-            run.error = str(exc)
-            return
-        _apply_stock(chunk, answer, run=run, pricer=pricer, dry_run=dry_run)
-        heartbeat(run, done=min(start + chunk_size, len(articles)))
-    if run.counts["errors"]:
-        run.status = SyncRun.Status.PARTIAL
+    try:
+        for start in range(0, len(articles), chunk_size):
+            if not budget.allows(client):
+                run.params["stopped"] = budget.stopped
+                break
+            chunk = articles[start : start + chunk_size]
+            try:
+                answer = client.quantity_price(chunk)
+            except ExternalServiceError as exc:
+                run.status = SyncRun.Status.PARTIAL if start else SyncRun.Status.FAILED
+                run.error = str(exc)
+                return
+            _apply_stock(chunk, answer, run=run, pricer=pricer, dry_run=dry_run)
+            if not dry_run:
+                record_checks([a for a in chunk if a in answer], now=timezone.now())
+            heartbeat(run, done=min(start + chunk_size, len(articles)))
+        if run.counts["errors"]:
+            run.status = SyncRun.Status.PARTIAL
+    finally:
+        if budget.calls is not None or client.attempts:
+            run.counts["calls"] = client.attempts
 
 
 def _apply_stock(chunk, answer, *, run, pricer, dry_run) -> None:

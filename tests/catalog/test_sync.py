@@ -65,6 +65,8 @@ def test_full_sync_creates_everything(mocked_http):
         "unchanged": 0,
         "vanished": 0,
         "errors": 0,
+        "pages": 2,
+        "calls": 4,  # categories, brands, 2 pages: what the supplier budget counts
     }
     laptops = Category.objects.get(supplier_id=3500)
     assert laptops.parent.supplier_id == 3000
@@ -243,7 +245,11 @@ def test_command_prints_summary_and_fails_nonzero(mocked_http, capsys):
     with pytest.raises(CommandError):
         call_command("sync_alstyle")
 
-    fake_supplier(mocked_http, [[element(1)]])
+    # The listing resumes where it stopped: categories and brands were read when it began.
+    mocked_http.get(
+        API + "elements-pagination",
+        json={"elements": [element(1)], "pagination": {"totalPages": 1, "currentPage": 1}},
+    )
     call_command("sync_alstyle")
     assert "catalog run" in capsys.readouterr().out
 

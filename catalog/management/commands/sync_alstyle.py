@@ -15,9 +15,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="fetch and compare, write nothing"
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="the whole listing (or every product's stock) now, ignoring the supplier "
+            "budget planner; still one call per ALSTYLE_MIN_INTERVAL",
+        )
 
-    def handle(self, *args, stock_only, dry_run, **options):
+    def handle(self, *args, stock_only, dry_run, full, **options):
         runner = run_stock_sync if stock_only else run_catalog_sync
-        run = runner(triggered_by="command", dry_run=dry_run)
+        run = runner(triggered_by="command", dry_run=dry_run, full=full)
         self.stdout.write(run.summary() + (" [dry run]" if dry_run else ""))
         finish_run(self, run)

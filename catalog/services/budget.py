@@ -1,0 +1,268 @@
+"""The supplier budget: what the scheduled Al-Style syncs may ask for, and in what order.
+
+Al-Style answers one call per ALSTYLE_MIN_INTERVAL (+ ALSTYLE_SLOT_MARGIN) seconds per token
+for everything: catalog, stock, card data and cart. That is the capacity per hour. The
+planner keeps ALSTYLE_RESERVE_CALLS_PER_HOUR of it for purchases, card data and connection
+checks and splits the rest between the two scheduled syncs:
+
+- stock (quantity-price, 250 articles a call) first keeps the "hot" products — in open
+  orders, on sale on Kaspi, changed at the supplier within CATALOG_RECENT_HOURS — at most
+  STOCK_HOT_MAX_AGE_MINUTES old, then spends what is left of its share on the rest of the
+  catalog, oldest check first;
+- the full listing (elements-pagination) gets at least CATALOG_LISTING_MIN_SHARE of the sync
+  budget, and no more than one listing per CATALOG_SYNC_INTERVAL_MINUTES; at 10× the catalog
+  one listing spans several runs (resumable by page, see sync.py).
+
+Each run asks `plan_run(kind)` for its allowance: the calls left of its kind's share over the
+trailing hour (attempts counted, retries included, from the runs' `calls` counts), at most
+one tick's share with some catch-up, and never more than fit in SUPPLIER_RUN_MAX_SECONDS.
+The run also stops at that deadline, so no task comes near Q_TIMEOUT.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from backoffice.models import SyncRun
+
+from ..models import ON_SALE, Product, SupplierCheck
+
+HOUR = timedelta(hours=1)
+CATCH_UP = 1.5  # a run may spend this many ticks' worth of its share (after a skipped tick)
+
+
+def spacing() -> float:
+    """Seconds between two supplier calls (0: no limit, e.g. tests)."""
+    interval = settings.ALSTYLE_MIN_INTERVAL
+    return interval + max(settings.ALSTYLE_SLOT_MARGIN, 0.0) if interval > 0 else 0.0
+
+
+def capacity_per_hour() -> int | None:
+    """Calls an hour the shared limiter lets through; None when it is off."""
+    gap = spacing()
+    return int(3600 // gap) if gap > 0 else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    capacity: int | None  # calls/hour the limiter allows (None: unlimited)
+    reserve: int  # kept for cart, card data, connection checks
+    catalog_per_hour: int | None
+    stock_per_hour: int | None
+    products: int  # listed products
+    hot: int  # products whose stock matters first
+    listing_calls: int  # calls of one complete listing
+    hot_calls_per_hour: int  # what keeping the hot set fresh needs
+
+    @property
+    def sync_budget(self) -> int | None:
+        return None if self.capacity is None else self.capacity - self.reserve
+
+    @property
+    def listing_minutes(self) -> float | None:
+        """How long one complete listing takes at the catalog's share."""
+        if not self.catalog_per_hour:
+            return None
+        return 60 * self.listing_calls / self.catalog_per_hour
+
+
+def hot_filter(now: datetime | None = None) -> Q:
+    """Products whose stock and price matter first: on sale on Kaspi, in an open order, or
+    changed at the supplier recently."""
+    from orders.models import Order
+
+    now = now or timezone.now()
+    in_open_orders = Q(
+        pk__in=Product.objects.filter(order_entries__isnull=False)
+        .exclude(order_entries__order__status__in=Order.FINAL_STATUSES)
+        .values("pk")
+    )
+    recent = Q(last_seen__gte=now - timedelta(hours=settings.CATALOG_RECENT_HOURS))
+    return Q(listed=True) & (ON_SALE | in_open_orders | recent)
+
+
+def make_plan(*, now: datetime | None = None) -> Plan:
+    now = now or timezone.now()
+    products = Product.objects.filter(listed=True).count()
+    hot = Product.objects.filter(hot_filter(now)).count()
+    page = max(1, min(settings.ALSTYLE_PAGE_SIZE, 250))
+    chunk = max(1, settings.ALSTYLE_STOCK_CHUNK)
+    # categories + brands + the pages (a new catalog: at least one page).
+    listing_calls = 2 + max(1, math.ceil(products / page))
+    tick = max(1, settings.STOCK_SYNC_INTERVAL_MINUTES)
+    # A hot product is refreshed once it is due (older than the target less one tick), so
+    # it comes round every (target - tick) minutes.
+    period = max(settings.STOCK_HOT_MAX_AGE_MINUTES - tick, tick)
+    hot_calls_per_hour = math.ceil(math.ceil(hot / chunk) * 60 / period)
+    capacity = capacity_per_hour()
+    if capacity is None:
+        return Plan(None, 0, None, None, products, hot, listing_calls, hot_calls_per_hour)
+    reserve = min(max(settings.ALSTYLE_RESERVE_CALLS_PER_HOUR, 0), capacity // 4)
+    sync = capacity - reserve
+    floor = math.ceil(sync * min(max(settings.CATALOG_LISTING_MIN_SHARE, 0.0), 1.0))
+    stock = min(hot_calls_per_hour, sync - floor)
+    most = math.ceil(listing_calls * 60 / max(1, settings.CATALOG_SYNC_INTERVAL_MINUTES))
+    catalog = min(most, sync - stock)
+    # What the listing does not need refreshes the rest of the catalog through stock calls.
+    return Plan(
+        capacity, reserve, catalog, sync - catalog, products, hot, listing_calls,
+        hot_calls_per_hour,
+    )  # fmt: skip
+
+
+def calls_used(kind: str, *, now: datetime | None = None) -> int:
+    """Supplier calls (attempts) of `kind`'s runs over the trailing hour. A run that
+    finished within the hour counts whole (conservative)."""
+    since = (now or timezone.now()) - HOUR
+    runs = SyncRun.objects.filter(kind=kind).filter(
+        Q(finished_at__gte=since) | Q(finished_at__isnull=True, started_at__gte=since)
+    )
+    return sum(
+        int((counts or {}).get("calls") or 0) for counts in runs.values_list("counts", flat=True)
+    )
+
+
+class CallBudget:
+    """How many supplier calls one run may still send, and until when."""
+
+    def __init__(
+        self,
+        calls: int | None = None,
+        *,
+        seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        reason: str = "",
+    ):
+        self.calls = calls
+        self.clock = clock
+        self.deadline = clock() + seconds if seconds is not None else None
+        self.reason = reason
+        self.stopped = ""  # why the run stopped early, if it did
+
+    def allows(self, client, n: int = 1) -> bool:
+        """True if `n` more calls (beyond what `client` sent) fit in the budget and time."""
+        if self.calls is not None and client.attempts + n > self.calls:
+            self.stopped = "budget"
+            return False
+        if self.deadline is not None and self.clock() + n * spacing() >= self.deadline:
+            self.stopped = "time"
+            return False
+        return True
+
+
+def plan_run(
+    kind: str, *, now: datetime | None = None, clock: Callable[[], float] = time.monotonic
+) -> tuple[CallBudget, Plan]:
+    """The call allowance of one scheduled run of `kind` (catalog or stock)."""
+    now = now or timezone.now()
+    plan = make_plan(now=now)
+    seconds = float(settings.SUPPLIER_RUN_MAX_SECONDS)
+    if plan.capacity is None:
+        return CallBudget(None, seconds=seconds, clock=clock), plan
+    if kind == SyncRun.Kind.CATALOG:
+        per_hour, tick = plan.catalog_per_hour, settings.CATALOG_SYNC_INTERVAL_MINUTES
+    else:
+        per_hour, tick = plan.stock_per_hour, settings.STOCK_SYNC_INTERVAL_MINUTES
+    used = calls_used(kind, now=now)
+    per_tick = math.ceil(per_hour * max(1, tick) / 60 * CATCH_UP)
+    in_time = int(seconds // spacing())
+    calls = max(0, min(per_hour - used, per_tick, in_time))
+    reason = f"{calls} calls (share {per_hour}/h, used {used} in the last hour)"
+    return CallBudget(calls, seconds=seconds, clock=clock, reason=reason), plan
+
+
+# --- What the stock run refreshes --------------------------------------------------------
+
+
+def stock_articles(*, limit: int, now: datetime | None = None) -> list[str]:
+    """Up to `limit` listed articles for this stock run, most important first: hot products
+    that are due (older than the target less one tick, or never checked), open orders
+    first; then the rest of the catalog, oldest check first, if not checked this tick."""
+    if limit <= 0:
+        return []
+    now = now or timezone.now()
+    tick = timedelta(minutes=max(1, settings.STOCK_SYNC_INTERVAL_MINUTES))
+    hot_due_before = now - max(timedelta(minutes=settings.STOCK_HOT_MAX_AGE_MINUTES) - tick, tick)
+    checked = dict(SupplierCheck.objects.values_list("article", "checked_at"))
+    hot = set(Product.objects.filter(hot_filter(now)).values_list("article", flat=True))
+    listed = Product.objects.filter(listed=True).values_list("article", flat=True)
+    never = datetime.min.replace(tzinfo=now.tzinfo)
+    due_hot, rest = [], []
+    for article in listed:
+        at = checked.get(article) or never
+        if article in hot:
+            if at <= hot_due_before:
+                due_hot.append((at, article))
+        elif at <= now - tick:
+            rest.append((at, article))
+    due_hot.sort()
+    chosen = [article for _at, article in due_hot[:limit]]
+    if len(chosen) < limit:
+        rest.sort()
+        chosen += [article for _at, article in rest[: limit - len(chosen)]]
+    return chosen
+
+
+def record_checks(articles, *, now: datetime, listed: bool = False) -> None:
+    """Stock and price of `articles` were just confirmed by the supplier (and, with
+    `listed`, a full listing returned them): one UPDATE, plus an INSERT for new ones."""
+    articles = list(articles)
+    if not articles:
+        return
+    values = {"checked_at": now, **({"listed_at": now} if listed else {})}
+    updated = SupplierCheck.objects.filter(article__in=articles).update(**values)
+    if updated < len(articles):
+        known = set(
+            SupplierCheck.objects.filter(article__in=articles).values_list("article", flat=True)
+        )
+        SupplierCheck.objects.bulk_create(
+            [
+                SupplierCheck(article=a, checked_at=now, listed_at=now if listed else None)
+                for a in articles
+                if a not in known
+            ],
+            ignore_conflicts=True,
+        )
+
+
+# --- Freshness, for the admin -------------------------------------------------------------
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile of sorted `values` (None when empty)."""
+    if not values:
+        return None
+    rank = max(1, math.ceil(share * len(values)))
+    return values[rank - 1]
+
+
+def freshness(*, now: datetime | None = None) -> dict:
+    """Age in minutes of stock and price (checked together: every listing page and
+    quantity-price answer carries both) for listed products on sale on Kaspi, and for the
+    rest: {"on_sale": {count, never, p50, p95}, "rest": {...}}. A product never checked is
+    infinitely old (it counts in `never` and pushes the percentiles to None = "never")."""
+    now = now or timezone.now()
+    checked = dict(SupplierCheck.objects.values_list("article", "checked_at"))
+    on_sale = set(Product.objects.filter(ON_SALE).values_list("article", flat=True))
+    groups: dict[str, list[float]] = {"on_sale": [], "rest": []}
+    for article in Product.objects.filter(listed=True).values_list("article", flat=True):
+        at = checked.get(article)
+        age = (now - at).total_seconds() / 60 if at else math.inf
+        groups["on_sale" if article in on_sale else "rest"].append(age)
+    result = {}
+    for name, ages in groups.items():
+        ages.sort()
+        p50, p95 = _percentile(ages, 0.5), _percentile(ages, 0.95)
+        result[name] = {
+            "count": len(ages),
+            "never": sum(1 for age in ages if age == math.inf),
+            "p50": None if p50 in (None, math.inf) else p50,
+            "p95": None if p95 in (None, math.inf) else p95,
+        }
+    return result
