@@ -31,9 +31,10 @@ from django.utils import timezone
 
 from backoffice.models import SyncRun
 
-from ..models import ON_SALE, Product, SupplierCheck
+from ..models import ON_SALE, CatalogListing, Product, SupplierCheck
 
 HOUR = timedelta(hours=1)
+HOT_HEADROOM = 1.25  # the stock share over what the hot set needs on paper
 CATCH_UP = 1.5  # a run may spend this many ticks' worth of its share (after a skipped tick)
 
 
@@ -90,6 +91,9 @@ def hot_filter(now: datetime | None = None) -> Q:
 def make_plan(*, now: datetime | None = None) -> Plan:
     now = now or timezone.now()
     products = Product.objects.filter(listed=True).count()
+    # A catalog being listed for the first time: the supplier's announced size counts.
+    announced = CatalogListing.objects.exclude(total=None).values_list("total", flat=True)
+    products = max(products, next(iter(announced[:1]), 0) or 0)
     hot = Product.objects.filter(hot_filter(now)).count()
     page = max(1, min(settings.ALSTYLE_PAGE_SIZE, 250))
     chunk = max(1, settings.ALSTYLE_STOCK_CHUNK)
@@ -106,7 +110,8 @@ def make_plan(*, now: datetime | None = None) -> Plan:
     reserve = min(max(settings.ALSTYLE_RESERVE_CALLS_PER_HOUR, 0), capacity // 4)
     sync = capacity - reserve
     floor = math.ceil(sync * min(max(settings.CATALOG_LISTING_MIN_SHARE, 0.0), 1.0))
-    stock = min(hot_calls_per_hour, sync - floor)
+    # Headroom: runs bunch up behind a long listing run, and a due product waits a tick.
+    stock = min(math.ceil(hot_calls_per_hour * HOT_HEADROOM), sync - floor)
     most = math.ceil(listing_calls * 60 / max(1, settings.CATALOG_SYNC_INTERVAL_MINUTES))
     catalog = min(most, sync - stock)
     # What the listing does not need refreshes the rest of the catalog through stock calls.
@@ -144,10 +149,18 @@ class CallBudget:
         self.deadline = clock() + seconds if seconds is not None else None
         self.reason = reason
         self.stopped = ""  # why the run stopped early, if it did
+        self.tick_calls = calls  # calls for optional work (see plan_run)
+        self._base: int | None = None
+
+    def used(self, client) -> int:
+        """Attempts `client` sent since this budget first saw it."""
+        if self._base is None:
+            self._base = client.attempts
+        return client.attempts - self._base
 
     def allows(self, client, n: int = 1) -> bool:
         """True if `n` more calls (beyond what `client` sent) fit in the budget and time."""
-        if self.calls is not None and client.attempts + n > self.calls:
+        if self.calls is not None and self.used(client) + n > self.calls:
             self.stopped = "budget"
             return False
         if self.deadline is not None and self.clock() + n * spacing() >= self.deadline:
@@ -170,20 +183,28 @@ def plan_run(
     else:
         per_hour, tick = plan.stock_per_hour, settings.STOCK_SYNC_INTERVAL_MINUTES
     used = calls_used(kind, now=now)
-    per_tick = math.ceil(per_hour * max(1, tick) / 60 * CATCH_UP)
+    per_tick = per_hour * max(1, tick) / 60
     in_time = int(seconds // spacing())
-    calls = max(0, min(per_hour - used, per_tick, in_time))
+    calls = max(0, min(per_hour - used, math.ceil(per_tick * CATCH_UP), in_time))
     reason = f"{calls} calls (share {per_hour}/h, used {used} in the last hour)"
-    return CallBudget(calls, seconds=seconds, clock=clock, reason=reason), plan
+    budget = CallBudget(calls, seconds=seconds, clock=clock, reason=reason)
+    # Catch-up is for what is due; optional work (the rest of the catalog) gets one tick's
+    # worth, so the share lasts the hour and hot products are never starved later.
+    budget.tick_calls = min(calls, math.floor(per_tick))
+    return budget, plan
 
 
 # --- What the stock run refreshes --------------------------------------------------------
 
 
-def stock_articles(*, limit: int, now: datetime | None = None) -> list[str]:
+def stock_articles(
+    *, limit: int, rest_limit: int | None = None, now: datetime | None = None
+) -> list[str]:
     """Up to `limit` listed articles for this stock run, most important first: hot products
-    that are due (older than the target less one tick, or never checked), open orders
-    first; then the rest of the catalog, oldest check first, if not checked this tick."""
+    that are due (older than the target less one tick, or never checked), oldest first;
+    then, up to `rest_limit` in all, the rest of the catalog, oldest check first, if not
+    checked within the tick."""
+    rest_limit = limit if rest_limit is None else min(rest_limit, limit)
     if limit <= 0:
         return []
     now = now or timezone.now()
@@ -203,9 +224,9 @@ def stock_articles(*, limit: int, now: datetime | None = None) -> list[str]:
             rest.append((at, article))
     due_hot.sort()
     chosen = [article for _at, article in due_hot[:limit]]
-    if len(chosen) < limit:
+    if len(chosen) < rest_limit:
         rest.sort()
-        chosen += [article for _at, article in rest[: limit - len(chosen)]]
+        chosen += [article for _at, article in rest[: rest_limit - len(chosen)]]
     return chosen
 
 

@@ -150,6 +150,7 @@ def sync_catalog(
     if dry_run:
         return _dry_run_catalog(run=run, client=client)
     budget = budget or CallBudget()
+    budget.used(client)  # counts from here
     for key in ("fetched", "created", "updated", "unchanged", "vanished", "errors"):
         run.counts.setdefault(key, 0)
     try:
@@ -160,8 +161,7 @@ def sync_catalog(
         run.error = str(exc)
         logger.warning("catalog sync stopped early: %s (nothing marked vanished)", exc)
     finally:
-        if budget.calls is not None or client.attempts:
-            run.counts["calls"] = client.attempts
+        run.counts["calls"] = budget.used(client)
 
 
 def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -> None:
@@ -255,7 +255,7 @@ def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -
 
 def _not_listed_since(started_at) -> list[str]:
     """Listed products the listing that started at `started_at` did not return."""
-    seen = SupplierCheck.objects.filter(listed_at__gte=started_at).values("article")
+    seen = SupplierCheck.objects.filter(listed_at__gt=started_at).values("article")
     return sorted(
         Product.objects.filter(listed=True)
         .exclude(article__in=seen)
@@ -676,7 +676,9 @@ def sync_stock(
             .values_list("article", flat=True)
         )
     else:
-        articles = stock_articles(limit=budget.calls * chunk_size)
+        articles = stock_articles(
+            limit=budget.calls * chunk_size, rest_limit=budget.tick_calls * chunk_size
+        )
         if not articles:
             if budget.calls == 0:
                 _skip_for_budget(run, budget)
@@ -686,6 +688,7 @@ def sync_stock(
                     run.error = gettext("Nothing is due: every product was checked recently.")
             return
     budget = budget or CallBudget()
+    budget.used(client)  # counts from here
     heartbeat(run, done=0, total=len(articles))
     pricer = Pricer()
     try:
@@ -707,8 +710,7 @@ def sync_stock(
         if run.counts["errors"]:
             run.status = SyncRun.Status.PARTIAL
     finally:
-        if budget.calls is not None or client.attempts:
-            run.counts["calls"] = client.attempts
+        run.counts["calls"] = budget.used(client)
 
 
 def _apply_stock(chunk, answer, *, run, pricer, dry_run) -> None:
