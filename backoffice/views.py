@@ -82,6 +82,18 @@ def dashboard_cards() -> list[dict]:
             "orders_order",
         ),
     ]
+    if settings.ALSTYLE_TOKEN:
+        from catalog.services.budget import freshness_lines
+
+        lines, level = freshness_lines()
+        cards.append(
+            _card(
+                _("Supplier data freshness"),
+                level,
+                lines,
+                reverse("admin:catalog_product_changelist"),
+            )
+        )
     build = FeedBuild.objects.first()
     fetch = FeedFetch.objects.filter(key="feed").first()
     lines, level = [], "green"

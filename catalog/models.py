@@ -246,7 +246,7 @@ class CatalogListing(models.Model):
     class Phase(models.TextChoices):
         PAGES = "pages", _("reading pages")
         CONFIRM = "confirm", _("confirming missing products")
-        DONE = "done", _("complete")
+        DONE = "done", _("listing complete")
 
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)

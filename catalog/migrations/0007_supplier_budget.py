@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                         choices=[
                             ("pages", "reading pages"),
                             ("confirm", "confirming missing products"),
-                            ("done", "complete"),
+                            ("done", "listing complete"),
                         ],
                         default="pages",
                         max_length=10,

@@ -287,3 +287,44 @@ def freshness(*, now: datetime | None = None) -> dict:
             "p95": None if p95 in (None, math.inf) else p95,
         }
     return result
+
+
+def freshness_lines(*, now: datetime | None = None) -> tuple[list[str], str]:
+    """The dashboard card's lines and level: freshness by part, and the calls of the hour."""
+    from django.utils.translation import gettext as _
+
+    def age(minutes):
+        if minutes is None:
+            return _("never")
+        if minutes < 120:
+            return _("%(n).0f min") % {"n": minutes}
+        return _("%(n).1f h") % {"n": minutes / 60}
+
+    now = now or timezone.now()
+    figures = freshness(now=now)
+    labels = {"on_sale": _("on sale on Kaspi"), "rest": _("the rest of the catalog")}
+    lines = []
+    for part in ("on_sale", "rest"):
+        f = figures[part]
+        line = _("%(part)s (%(n)d): stock and price age p50 %(p50)s, p95 %(p95)s") % {
+            "part": labels[part],
+            "n": f["count"],
+            "p50": age(f["p50"]),
+            "p95": age(f["p95"]),
+        }
+        if f["never"]:
+            line += " · " + _("never checked: %(n)d") % {"n": f["never"]}
+        lines.append(line)
+    plan = make_plan(now=now)
+    used = calls_used(SyncRun.Kind.CATALOG, now=now) + calls_used(SyncRun.Kind.STOCK, now=now)
+    if plan.capacity is not None:
+        lines.append(
+            _(
+                "supplier calls of the syncs, last hour: %(used)d of %(budget)d "
+                "(%(reserve)d kept for purchases and card data)"
+            )
+            % {"used": used, "budget": plan.sync_budget, "reserve": plan.reserve}
+        )
+    on_sale = figures["on_sale"]
+    late = on_sale["count"] and (on_sale["p95"] is None or on_sale["p95"] > 60)
+    return lines, "amber" if late else "green"

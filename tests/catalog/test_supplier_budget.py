@@ -409,3 +409,18 @@ def test_freshness_percentiles_by_part_of_the_catalog():
     assert figures["on_sale"] == {"count": 20, "never": 0, "p50": 10.0, "p95": 19.0}
     # One of ten never checked: the p95 is "never" (None), the median 5 h.
     assert figures["rest"] == {"count": 10, "never": 1, "p50": 300.0, "p95": None}
+
+
+def test_dashboard_shows_the_freshness_of_each_part(admin_client, settings):
+    settings.ALSTYLE_MIN_INTERVAL, settings.ALSTYLE_SLOT_MARGIN = 5.0, 0.5
+    settings.LANGUAGE_CODE = "en"
+    now = datetime.now(UTC)
+    factories.product(article="1")
+    SupplierCheck.objects.create(article="1", checked_at=now - timedelta(minutes=90))
+    factories.product(article="2", kaspi_enabled=False)
+
+    page = admin_client.get("/admin/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "Supplier data freshness" in page or "Свежесть данных поставщика" in page
+    assert "p95 90 min" in page  # on sale: amber, over 60 min
+    assert "never checked: 1" in page or "ни разу не проверены: 1" in page
