@@ -79,21 +79,30 @@ def _feed_response(request):
         )
         response["Retry-After"] = "300"
         return response
-    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    # The file is replaced only when its bytes change (an unchanged rebuild publishes
+    # nothing), so its mtime and size name its content. The gzip copy is another
+    # representation of it: its own ETag, so a cache never mixes up the two.
+    gz_path = _fresh_gzip(request, path, stat)
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}{"-gzip" if gz_path else ""}"'
     last_modified = http_date(stat.st_mtime)
     if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
-        not_modified = etag in [tag.strip() for tag in if_none_match.split(",")] or (
-            if_none_match.strip() == "*"
-        )
+        # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
+        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        not_modified = etag in tags or if_none_match.strip() == "*"
     else:
         since = parse_http_date_safe(request.META.get("HTTP_IF_MODIFIED_SINCE", ""))
         not_modified = since is not None and int(stat.st_mtime) <= since
     if not_modified:
         response = HttpResponseNotModified()
-    else:
+    elif gz_path:
         # FileResponse streams the file; GZipMiddleware is not used, so gzip is done here.
-        response = _file_or_gzip(request, path, stat.st_size)
+        response = FileResponse(open(gz_path, "rb"), content_type="application/xml; charset=utf-8")
+        response["Content-Encoding"] = "gzip"
+        response["Content-Length"] = str(gz_path.stat().st_size)
+    else:
+        response = FileResponse(open(path, "rb"), content_type="application/xml; charset=utf-8")
+        response["Content-Length"] = str(stat.st_size)
     response["ETag"] = etag
     response["Last-Modified"] = last_modified
     response["Cache-Control"] = "no-cache"
@@ -101,17 +110,17 @@ def _feed_response(request):
     return response
 
 
-def _file_or_gzip(request, path, size):
-    accepts_gzip = "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "").lower()
+def _fresh_gzip(request, path, stat):
+    """The gzip copy's path when the client accepts gzip and the copy is not older than
+    the file, else None."""
+    if "gzip" not in request.META.get("HTTP_ACCEPT_ENCODING", "").lower():
+        return None
     gz_path = path.with_name(path.name + ".gz")
-    if accepts_gzip and gz_path.exists() and gz_path.stat().st_mtime_ns >= path.stat().st_mtime_ns:
-        response = FileResponse(open(gz_path, "rb"), content_type="application/xml; charset=utf-8")
-        response["Content-Encoding"] = "gzip"
-        response["Content-Length"] = str(gz_path.stat().st_size)
-        return response
-    response = FileResponse(open(path, "rb"), content_type="application/xml; charset=utf-8")
-    response["Content-Length"] = str(size)
-    return response
+    try:
+        fresh = gz_path.stat().st_mtime_ns >= stat.st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return gz_path if fresh else None
 
 
 @staff_member_required

@@ -1,21 +1,22 @@
 """Kaspi XML price list: build, validate, publish (docs/kaspi-price-list.md).
 
-The file is written with `lxml.etree.xmlfile` straight from a database iterator, so memory
-stays flat whatever the catalog size. It is then validated by streaming it back through
-`iterparse` (structure, SKU pattern and uniqueness, prices, store ids, offer-count floor)
-and published with fsync + `os.replace`, so Kaspi always downloads either the previous good
-file or the new one, never a half-written or empty one.
+The file is written by a string writer (catalog/feedxml.py: one escaping function proven
+equal to lxml's output) straight from a database cursor, so memory stays flat whatever the
+catalog size. Every value is checked before it is written (the XSD's rules); the bytes are
+checked as they are written (expat: well-formed; offers counted, SKUs unique). The file is
+published with fsync + `os.replace`, so Kaspi always downloads either the previous good
+file or the new one, never a half-written or empty one. When the offers are byte for byte
+those of the published file, nothing is published: same file, same ETag, same `date`
+(the time the offers last changed, §5.8). The XSD pass (`validate_feed_file`) stays for
+tests and checks by hand: tests/catalog/test_feed_writer.py.
 """
 
 import gzip
 import hashlib
-import json
 import logging
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -34,19 +35,26 @@ from backoffice.models import SyncRun
 from backoffice.runs import enqueue_job, heartbeat, run_job
 
 from ..feedcheck import FeedCheckError, count_valid_offers
+from ..feedxml import (
+    FOOTER,
+    NS,  # noqa: F401 - the names of the format, imported from here by others
+    SCHEMA_LOCATION,  # noqa: F401
+    XML_ILLEGAL,
+    XSI,  # noqa: F401
+    ElementWriter,
+    OutputCheck,
+    OutputCheckError,
+    escape,
+    header,
+)
 from ..models import OFFERABLE, FeedBuild, Product
 from ..skus import sku_is_valid
-from .feed_prices import applied_city_prices, offer_city_prices, write_price
+from .feed_prices import applied_city_prices, offer_city_prices, price_xml
 from .legacy_offers import legacy_feed_offers, legacy_store_ids, write_legacy_offers
 from .pricing import refresh_below_cost
 
 logger = logging.getLogger(__name__)
 
-NS = "kaspiShopping"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-SCHEMA_LOCATION = "kaspiShopping http://kaspi.kz/kaspishopping.xsd"
-# Characters XML 1.0 forbids; one of them in a supplier name breaks the whole file.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "kaspi_catalog.xsd"
 
 
@@ -61,7 +69,7 @@ class FeedValidationError(FeedError):
 
 
 def xml_text(value: str, limit: int | None = None) -> str:
-    text = _XML_ILLEGAL.sub("", value or "")
+    text = XML_ILLEGAL.sub("", value or "")
     text = " ".join(text.split())
     return text[:limit] if limit else text
 
@@ -147,8 +155,21 @@ ROW_FIELDS = (
 
 
 def feed_rows(now=None):
-    """The rows the writer needs, as tuples in ROW_FIELDS order (no model instances)."""
-    return feed_queryset(now).values_list(*ROW_FIELDS).iterator(chunk_size=5000)
+    """The rows the writer needs, as tuples in ROW_FIELDS order (no model instances).
+
+    Read with the database's own cursor in chunks (server-side on PostgreSQL, as
+    `.iterator()` does) but without Django's per-row converters: the writer only needs
+    truth values and integers, which every backend returns as such (SQLite: 0/1).
+    """
+    queryset = feed_queryset(now).values_list(*ROW_FIELDS)
+    alias = router.db_for_read(Product)
+    connection = connections[alias]
+    sql, params = queryset.query.get_compiler(alias).as_sql()
+    chunked = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    with connection.chunked_cursor() if chunked else connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(5000):
+            yield from rows
 
 
 # --- Writing --------------------------------------------------------------------------------
@@ -201,119 +222,195 @@ def store_plan() -> StorePlan:
     return StorePlan(stores, tuple(Decimal(configured.get(store, 0)) for store in stores))
 
 
-T_OFFER, T_MODEL, T_BRAND, T_AVAILABILITIES, T_AVAILABILITY, T_PRICE = (
-    f"{{{NS}}}{name}"
-    for name in ("offer", "model", "brand", "availabilities", "availability", "price")
-)
+MODEL_MAX_LENGTH = 250  # the XSD's limit; FEED_MODEL_MAX_LENGTH (default 120) is within it
+PREORDER_MAX_DAYS = 30
+CHUNK_OFFERS = 1000  # offers per write(): whole offers, ~250 KB
 
 
-def write_feed(stream, rows, *, now=None, stats: WriteStats | None = None, legacy=()) -> WriteStats:
-    """Stream the price list for `rows` (tuples from feed_rows()) to the binary `stream`,
+def feed_date(now) -> str:
+    """The root `date`: the local time the offers last changed, ISO 8601 (25 characters)."""
+    return timezone.localtime(now).isoformat(timespec="seconds")
+
+
+def write_feed(
+    stream,
+    rows,
+    *,
+    now=None,
+    stats: WriteStats | None = None,
+    date: str | None = None,
+    legacy=(),
+) -> WriteStats:
+    """Write the price list for `rows` (tuples from feed_rows()) to the binary `stream`,
     then the `legacy` old offers (LegacyOffer rows from legacy_feed_offers()).
+
+    The first `write()` is the declaration and root start tag (with `date`, default `now`);
+    the rest come in chunks of whole offers. Every value is cleaned and checked before it
+    is written (the rules of the XSD, catalog/schemas/kaspi_catalog.xsd): a row that fails
+    is skipped and reported in `stats.skipped`, never written. Text goes through the one
+    escaping function (catalog/feedxml.py), proven equal to lxml's output.
 
     The OFFERABLE query's twin is evaluated per row here: offerable rows get
     available="yes" (with stock or a capped pre-order), the rest available="no", stock 0.
     """
     stats = stats or WriteStats()
     now = now or timezone.now()
+    company = xml_text(settings.KASPI_COMPANY_NAME)
+    merchant = xml_text(settings.KASPI_MERCHANT_ID)
+    if not company or not merchant:
+        raise FeedValidationError(["KASPI_COMPANY_NAME and KASPI_MERCHANT_ID must be set"])
     plan = store_plan()
     stores = plan.stores
-    model_limit = settings.FEED_MODEL_MAX_LENGTH
-    preorder_cap = settings.FEED_PREORDER_MAX_DAYS
-    placeholder = settings.FEED_BRAND_PLACEHOLDER
+    bad_stores = [s for s in stores if XML_ILLEGAL.search(s) or "\n" in s or "\r" in s]
+    if not stores or bad_stores:
+        raise FeedValidationError([f"KASPI_STORE_ID holds no usable pickup point: {stores!r}"])
+    store_ids = [escape(store, attribute=True) for store in stores]
+    sells = plan.sells
+    # One point selling everything (the default): no split per offer.
+    single = len(stores) == 1 and sells[0]
+    model_limit = min(settings.FEED_MODEL_MAX_LENGTH, MODEL_MAX_LENGTH)
+    preorder_cap = min(settings.FEED_PREORDER_MAX_DAYS, PREORDER_MAX_DAYS)
+    placeholder = xml_text(settings.FEED_BRAND_PLACEHOLDER, 255)
     brands: dict[str | None, str] = {}
     city_prices = applied_city_prices()
-    with etree.xmlfile(stream, encoding="utf-8") as xf:
-        element, write = xf.element, xf.write
-        xf.write_declaration()
-        root_attrs = {
-            "date": timezone.localtime(now).isoformat(timespec="seconds"),
-            f"{{{XSI}}}schemaLocation": SCHEMA_LOCATION,
-        }
-        with element(f"{{{NS}}}kaspi_catalog", root_attrs, nsmap={None: NS, "xsi": XSI}):
-            with element(f"{{{NS}}}company"):
-                write(xml_text(settings.KASPI_COMPANY_NAME))
-            with element(f"{{{NS}}}merchantid"):
-                write(xml_text(settings.KASPI_MERCHANT_ID))
-            with element(f"{{{NS}}}offers"):
-                for (
-                    pk,
-                    sku,
-                    name,
-                    brand_name,
-                    quantity,
-                    reserved,
-                    available,
-                    preorder_days,
-                    listed,
-                    enabled,
-                    on_request,
-                    kaspi_price,
-                    feed_price,
-                    feed_available,
-                    offer_price,
-                    below_cost,
-                ) in rows:
-                    model = xml_text(name, model_limit)
-                    if not sku_is_valid(sku) or not model:
-                        stats.skipped.append(sku or f"#{pk}")
-                        continue
-                    free = quantity - reserved
-                    offerable = bool(
-                        listed
-                        and enabled
-                        and not on_request
-                        and not below_cost
-                        and (kaspi_price or 0) > 1
-                        and ((available and free > 0) or preorder_days > 0)
-                    )
-                    if offerable:
-                        price = kaspi_price
-                        in_stock = available and free > 0
-                        stock = free if in_stock else 0
-                        preorder = 0 if in_stock else min(preorder_days, preorder_cap)
-                        stats.available += 1
-                    else:
-                        price, stock, preorder = offer_price, 0, 0
-                    if feed_available is None:
-                        stats.added += 1
-                    else:
-                        stats.price_changed += feed_price != price
-                        stats.availability_changed += feed_available != offerable
-                    stats.offers += 1
-                    brand = brands.get(brand_name)
-                    if brand is None:
-                        brand = brands[brand_name] = xml_text(brand_name or "", 255) or placeholder
-                    with element(T_OFFER, {"sku": sku}):
-                        with element(T_MODEL):
-                            write(model)
-                        if brand:
-                            with element(T_BRAND):
-                                write(brand)
-                        units = plan.split(stock)
-                        with element(T_AVAILABILITIES):
-                            for store, share, sells in zip(stores, units, plan.sells, strict=True):
-                                # A point sells only the units it was given, so no unit is
-                                # promised at two points; a pre-order goes to the points
-                                # that have a share.
-                                here = offerable and (share > 0 or bool(preorder and sells))
-                                attrs = {
-                                    "available": "yes" if here else "no",
-                                    "storeId": store,
-                                    "stockCount": str(share if here else 0),
-                                }
-                                if preorder and here:
-                                    attrs["preOrder"] = str(preorder)
-                                # An empty element through xf.element keeps the default
-                                # namespace (a detached Element would redeclare it).
-                                with element(T_AVAILABILITY, attrs):
-                                    pass
-                        applied = city_prices.get(pk) if offerable else None
-                        write_price(element, write, price, offer_city_prices(price, applied))
-                stats.legacy = write_legacy_offers(
-                    element, write, legacy, ns=NS, text=xml_text, preorder_cap=preorder_cap
+    seen: set[str] = set()
+    skipped = stats.skipped
+    stream.write(header(date or feed_date(now)).encode())
+    parts = [
+        f"<company>{escape(company)}</company><merchantid>{escape(merchant)}</merchantid><offers>"
+    ]
+    append = parts.append
+    for (
+        pk,
+        sku,
+        name,
+        brand_name,
+        quantity,
+        reserved,
+        available,
+        preorder_days,
+        listed,
+        enabled,
+        on_request,
+        kaspi_price,
+        feed_price,
+        feed_available,
+        offer_price,
+        below_cost,
+    ) in rows:
+        model = xml_text(name, model_limit)
+        # The XSD's SKU: no outer spaces, no line breaks, 1-64 characters (sku_is_valid).
+        if not sku_is_valid(sku) or "\n" in sku or "\r" in sku or sku in seen:
+            skipped.append(sku or f"#{pk}")
+            continue
+        if not model:
+            skipped.append(sku)
+            continue
+        free = quantity - reserved
+        offerable = bool(
+            listed
+            and enabled
+            and not on_request
+            and not below_cost
+            and (kaspi_price or 0) > 1
+            and ((available and free > 0) or preorder_days > 0)
+        )
+        if offerable:
+            price = kaspi_price
+            in_stock = available and free > 0
+            stock = free if in_stock else 0
+            preorder = 0 if in_stock else min(preorder_days, preorder_cap)
+        else:
+            price, stock, preorder = offer_price, 0, 0
+        applied = city_prices.get(pk) if offerable else None
+        prices = offer_city_prices(price, applied) if applied else None
+        if (
+            type(price) is not int
+            or price <= 1
+            or stock < 0
+            or not 0 <= preorder <= PREORDER_MAX_DAYS
+            or (prices and not all(type(p) is int and p > 1 for p in prices.values()))
+        ):
+            skipped.append(sku)
+            continue
+        seen.add(sku)
+        if offerable:
+            stats.available += 1
+        if feed_available is None:
+            stats.added += 1
+        else:
+            stats.price_changed += feed_price != price
+            stats.availability_changed += feed_available != offerable
+        stats.offers += 1
+        brand = brands.get(brand_name)
+        if brand is None:
+            brand = xml_text(brand_name or "", 255) or placeholder
+            brand = brands[brand_name] = f"<brand>{escape(brand)}</brand>" if brand else ""
+        if single:
+            if offerable:
+                pre = f' preOrder="{preorder}"' if preorder else ""
+                points = (
+                    f'<availability available="yes" storeId="{store_ids[0]}" '
+                    f'stockCount="{stock}"{pre}></availability>'
                 )
+            else:
+                points = (
+                    f'<availability available="no" storeId="{store_ids[0]}" '
+                    'stockCount="0"></availability>'
+                )
+        else:
+            points = ""
+            for store, share, sell in zip(store_ids, plan.split(stock), sells, strict=True):
+                # A point sells only the units it was given, so no unit is promised at two
+                # points; a pre-order goes to the points that have a share.
+                if offerable and (share > 0 or bool(preorder and sell)):
+                    pre = f' preOrder="{preorder}"' if preorder else ""
+                    points += (
+                        f'<availability available="yes" storeId="{store}" '
+                        f'stockCount="{share}"{pre}></availability>'
+                    )
+                else:
+                    points += (
+                        f'<availability available="no" storeId="{store}" '
+                        'stockCount="0"></availability>'
+                    )
+        append(
+            f'<offer sku="{escape(sku, attribute=True)}"><model>{escape(model)}</model>{brand}'
+            f"<availabilities>{points}</availabilities>{price_xml(price, prices)}</offer>"
+        )
+        if len(parts) >= CHUNK_OFFERS:
+            stream.write("".join(parts).encode())
+            parts.clear()
+    stats.legacy = _write_legacy(parts, legacy, seen, skipped, preorder_cap)
+    append(FOOTER)
+    stream.write("".join(parts).encode())
     return stats
+
+
+def _write_legacy(parts: list[str], legacy, seen: set, skipped: list, preorder_cap: int) -> int:
+    """The kept old offers, element by element through the same escaping; each checked
+    first (SKU once, pickup points, stock), like the product rows."""
+    writer = ElementWriter(parts)
+    written = 0
+    for offer in legacy:
+        points = offer.availabilities or []
+        usable = all(
+            isinstance(point.get("storeId"), str)
+            and point["storeId"].strip()
+            and not XML_ILLEGAL.search(point["storeId"])
+            and "\n" not in point["storeId"]
+            and "\r" not in point["storeId"]
+            and int(point.get("stockCount") or 0) >= 0
+            for point in points
+        )
+        if offer.sku in seen or not points or not usable:
+            skipped.append(offer.sku)
+            continue
+        seen.add(offer.sku)
+        written += write_legacy_offers(
+            writer.element, writer.write, [offer], ns=NS, text=xml_text, preorder_cap=preorder_cap
+        )
+    return written
 
 
 # --- Validation -----------------------------------------------------------------------------
@@ -361,85 +458,60 @@ def _checked(offers: int) -> dict:
     return {"offers": offers}
 
 
-class ConcurrentValidator:
-    """A `python -m catalog.feedcheck` child fed everything the writer writes.
+class CheckedSink:
+    """The writer's stream: each write() goes to the file, to the digests and through the
+    structural check (OutputCheck). The first write is the root start tag (with `date`):
+    `body` hashes everything after it, to tell whether the offers changed."""
 
-    (libxml2 keeps the GIL while it validates, so a thread would not overlap; a process
-    does, and costs ~0.1 s to start.)
-
-    Use as the writer's stream: `write()` goes to the file and to the child's stdin. The
-    child validates on the other core while we keep writing; `result()` waits for it.
-    """
-
-    peak_rss_mb: float | None = None  # of the last child, for the benchmark
-    write_error: OSError | None = None
-
-    def __init__(self, file, schema_dir: Path):
-        feed_schema()
-        fd, self.schema_path = tempfile.mkstemp(prefix=".schema-", suffix=".xsd", dir=schema_dir)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(_schema_cache["text"])
+    def __init__(self, file):
         self.file = file
-        self.child = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "catalog.feedcheck", self.schema_path],
-            cwd=settings.BASE_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.pipe = self.child.stdin
+        self.check = OutputCheck()
+        self.full = hashlib.sha256()
+        self.body = hashlib.sha256()
+        self.header_size = None
+        self.size = 0
 
-    def write(self, data) -> int:
-        try:
-            self.file.write(data)
-        except OSError as exc:
-            # lxml's xmlfile swallows exceptions raised by the stream's write(); keep the
-            # first one so build_feed can report it ("No space left on device"), not the
-            # truncated XML it causes.
-            self.write_error = self.write_error or exc
-            raise
-        if self.pipe is not None:
-            try:
-                self.pipe.write(data)
-            except BrokenPipeError:  # the child stopped early: it has an error to tell
-                self.pipe = None
+    def write(self, data: bytes) -> int:
+        self.file.write(data)
+        self.full.update(data)
+        self.check.feed(data)
+        if self.header_size is None:
+            self.header_size = len(data)
+        else:
+            self.body.update(data)
+        self.size += len(data)
         return len(data)
 
-    def result(self, timeout: float = 300) -> dict:
-        try:
-            if self.pipe is not None:
-                try:
-                    self.pipe.close()
-                except BrokenPipeError:
-                    pass
-            self.child.stdin = None  # closed above; communicate() must not flush it
-            out, err = self.child.communicate(timeout=timeout)
-        finally:
-            os.unlink(self.schema_path)
-        try:
-            answer = json.loads(out or b"{}")
-        except ValueError:
-            answer = {}
-        ConcurrentValidator.peak_rss_mb = answer.get("peak_rss_mb")
-        if "offers" in answer:
-            logger.info(
-                "price list validated: %s offers, validator peak RSS %s MB",
-                answer["offers"],
-                self.peak_rss_mb,
-            )
-            return _checked(answer["offers"])
-        if "error" in answer:
-            raise FeedValidationError([f"not a valid price list: {answer['error']}"])
-        raise FeedValidationError(
-            [f"the validator failed: {err.decode(errors='replace').strip()[-500:]}"]
-        )
 
-    def abort(self) -> None:
-        if self.child.poll() is None:
-            self.child.kill()
-            self.child.wait()
-        if os.path.exists(self.schema_path):
-            os.unlink(self.schema_path)
+_DATE = re.compile(rb' date="([^"]*)"')
+
+
+def _published_twin(target: Path, sink: CheckedSink) -> tuple[str, str] | None:
+    """(date, sha256) of the published file when everything after its root start tag is
+    byte for byte what `sink` just wrote, else None."""
+    try:
+        handle = open(target, "rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        found = _DATE.search(handle.read(1024))
+        if found is None:
+            return None
+        date = found.group(1).decode("utf-8", "replace")
+        head = header(date).encode()
+        body_size = sink.size - sink.header_size
+        if os.fstat(handle.fileno()).st_size != len(head) + body_size:
+            return None
+        handle.seek(0)
+        if handle.read(len(head)) != head:
+            return None
+        full, body = hashlib.sha256(head), hashlib.sha256()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            full.update(block)
+            body.update(block)
+    if body.digest() != sink.body.digest():
+        return None
+    return date, full.hexdigest()
 
 
 # --- Build and publish ------------------------------------------------------------------
@@ -458,28 +530,39 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
         stats = WriteStats()
         fd, tmp_name = tempfile.mkstemp(prefix=".kaspi-", suffix=".xml.tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as stream:
-            validator = ConcurrentValidator(stream, target.parent)
+            sink = CheckedSink(stream)
+            write_feed(sink, feed_rows(now), now=now, stats=stats, legacy=legacy_feed_offers(now))
             try:
-                write_feed(
-                    validator, feed_rows(now), now=now, stats=stats, legacy=legacy_feed_offers(now)
-                )
-                if validator.write_error is not None:
-                    raise validator.write_error
-            except BaseException:
-                validator.abort()
-                raise
-            checked = validator.result()
+                offers = sink.check.close()
+            except OutputCheckError as exc:
+                raise FeedValidationError([f"not a valid price list: {exc}"]) from None
             stream.flush()
             os.fsync(stream.fileno())
+        if offers != stats.offers:
+            raise FeedValidationError(
+                [f"the file holds {offers} offers, the writer counted {stats.offers}"]
+            )
+        checked = _checked(offers)
         if run:
             heartbeat(run, done=stats.offers)
         _check_shrink(stats.available, force=force)
-        digest, size = _digest(Path(tmp_name))
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-        tmp_name = None
-        _fsync_dir(target.parent)
-        _write_gzip(target)
+        twin = _published_twin(target, sink)
+        size = sink.size
+        if twin is not None:
+            # Same offers as the published file: publish nothing, so its bytes, mtime,
+            # ETag, Last-Modified and `date` stay; Kaspi need not download it again.
+            published_date, digest = twin
+            os.unlink(tmp_name)
+            tmp_name = None
+            logger.info("price list unchanged since %s: nothing published", published_date)
+        else:
+            digest = sink.full.hexdigest()
+            os.chmod(tmp_name, 0o644)
+            os.replace(tmp_name, target)
+            tmp_name = None
+            _fsync_dir(target.parent)
+        if _gzip_stale(target):
+            _write_gzip(target)
         removed = _record_published(now, stats)
     except FeedValidationError as exc:
         build.status = FeedBuild.Status.HELD if _is_shrink(exc) else FeedBuild.Status.FAILED
@@ -507,10 +590,12 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
         "availability_changed": stats.availability_changed,
         "skipped_bad_sku": len(stats.skipped),
         "legacy_offers": stats.legacy,
+        "unchanged": twin is not None,
     }
     if stats.skipped:
         build.errors = [
-            f"skipped offers with a bad SKU or no name: {', '.join(stats.skipped[:20])}"
+            f"skipped offers with a bad SKU or no name, price, stock or pre-order days: "
+            f"{', '.join(stats.skipped[:20])}"
         ]
     _finish(build, run, failed=False)
     logger.info(
@@ -560,6 +645,13 @@ def _digest(path: Path) -> tuple[str, int]:
             sha.update(block)
             size += len(block)
     return sha.hexdigest(), size
+
+
+def _gzip_stale(target: Path) -> bool:
+    try:
+        return target.with_name(target.name + ".gz").stat().st_mtime_ns < target.stat().st_mtime_ns
+    except FileNotFoundError:
+        return True
 
 
 def _write_gzip(target: Path) -> None:

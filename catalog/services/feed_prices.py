@@ -8,12 +8,8 @@ with a city left out is unknown; otherwise the one `<price>`.
 
 from django.conf import settings
 
+from ..feedxml import escape
 from ..models import CityPrice
-
-NS = "kaspiShopping"
-T_PRICE, T_CITYPRICES, T_CITYPRICE = (
-    f"{{{NS}}}{name}" for name in ("price", "cityprices", "cityprice")
-)
 
 
 def applied_city_prices() -> dict[int, dict[str, int]]:
@@ -38,13 +34,12 @@ def offer_city_prices(price: int, applied: dict[str, int] | None) -> dict[str, i
     return prices if len(set(prices.values())) > 1 else None
 
 
-def write_price(element, write, price: int, city_prices: dict[str, int] | None) -> None:
-    """`<price>` or `<cityprices>` inside an open `xmlfile` offer element."""
+def price_xml(price: int, city_prices: dict[str, int] | None) -> str:
+    """`<price>` or `<cityprices>` of an offer (values checked by the writer)."""
     if not city_prices:
-        with element(T_PRICE):
-            write(str(price))
-        return
-    with element(T_CITYPRICES):
-        for city, value in city_prices.items():
-            with element(T_CITYPRICE, {"cityId": city}):
-                write(str(value))
+        return f"<price>{price}</price>"
+    cities = "".join(
+        f'<cityprice cityId="{escape(city, attribute=True)}">{value}</cityprice>'
+        for city, value in city_prices.items()
+    )
+    return f"<cityprices>{cities}</cityprices>"
