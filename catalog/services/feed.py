@@ -538,9 +538,12 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
                 raise FeedValidationError([f"not a valid price list: {exc}"]) from None
             stream.flush()
             os.fsync(stream.fileno())
-        if offers != stats.offers:
+        if offers != stats.offers + stats.legacy:
             raise FeedValidationError(
-                [f"the file holds {offers} offers, the writer counted {stats.offers}"]
+                [
+                    f"the file holds {offers} offers, the writer counted "
+                    f"{stats.offers + stats.legacy}"
+                ]
             )
         checked = _checked(offers)
         if run:
