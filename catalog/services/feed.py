@@ -602,7 +602,8 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
         ]
     _finish(build, run, failed=False)
     logger.info(
-        "price list published: %d offers (%d available), %d bytes, sha256 %s",
+        "price list %s: %d offers (%d available), %d bytes, sha256 %s",
+        "unchanged, the published file kept" if twin is not None else "published",
         build.offers_total,
         build.offers_available,
         size,
