@@ -192,11 +192,16 @@ def dashboard(request):
         "runs": runs,
         "schedules": schedule_states(),
         "refresh": busy,
+        # Only the runs this user may start (the same permissions as the POST above).
         "buttons": [
-            ("catalog", _("Sync catalog")),
-            ("stock", _("Sync stock")),
-            ("feed", _("Rebuild price list")),
-            ("orders", _("Pull Kaspi orders")),
+            (what, label)
+            for what, label in [
+                ("catalog", _("Sync catalog")),
+                ("stock", _("Sync stock")),
+                ("feed", _("Rebuild price list")),
+                ("orders", _("Pull Kaspi orders")),
+            ]
+            if request.user.has_perm(SYNC_TARGETS[what][0])
         ],
     }
     return TemplateResponse(request, "admin/dashboard.html", context)

@@ -362,6 +362,11 @@ class ProductAdmin(admin.ModelAdmin):
             % {"n": len(ids)},
         )
 
+    def changelist_view(self, request, extra_context=None):
+        # Buttons a user has no right to use are not shown.
+        extra = {"can_sync": self.has_change_permission(request)}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
     def sync_view(self, request):
         if request.method != "POST" or not self.has_change_permission(request):
             return redirect("admin:catalog_product_changelist")
@@ -533,11 +538,36 @@ class FeedBuildAdmin(ReadOnlyAdmin):
     list_filter = ["status", "forced"]
     readonly_fields = [f.name for f in FeedBuild._meta.fields] + ["download"]
     actions = ["rebuild_feed", "rebuild_feed_forced"]
+    change_list_template = "admin/catalog/feedbuild/change_list.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "rebuild/",
+                self.admin_site.admin_view(self.rebuild_view),
+                name="catalog_feedbuild_rebuild",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_rebuild": self.has_change_permission(request)}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def rebuild_view(self, request):
+        """The page buttons: a rebuild needs no row selected (the actions do the same)."""
+        if request.method == "POST" and self.has_change_permission(request):
+            if request.POST.get("force"):
+                self.rebuild_feed_forced(request, FeedBuild.objects.none())
+            else:
+                self.rebuild_feed(request, FeedBuild.objects.none())
+        return redirect("admin:catalog_feedbuild_changelist")
 
     @admin.display(description=_("duration"))
     def duration(self, obj):
         if obj.finished_at:
-            return f"{(obj.finished_at - obj.started_at).total_seconds():.1f} s"
+            seconds = (obj.finished_at - obj.started_at).total_seconds()
+            return _("%(seconds).1f s") % {"seconds": seconds}
         return "—"
 
     @admin.display(description=_("changes vs previous"))

@@ -2,9 +2,11 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +19,7 @@ from catalog.admin import report_enqueue
 
 from .models import Fulfilment, FulfilmentEvent, Order, OrderAction, OrderEntry, SupplierPurchase
 from .services.fulfilment import (
+    TRANSITIONS,
     check_stock,
     describe_plan,
     mark_assembled,
@@ -149,9 +152,98 @@ class CompleteForm(forms.Form):
     )
 
 
+class NoteForm(forms.Form):
+    note = forms.CharField(label=_("Comment"), required=False, max_length=500)
+
+
+class AssembleForm(forms.Form):
+    parcels = forms.IntegerField(
+        label=_("Parcels"),
+        min_value=1,
+        initial=1,
+        help_text=_(
+            "Kaspi is told the order is packed (ASSEMBLE), then issues the waybill and sends "
+            "a courier."
+        ),
+    )
+    note = forms.CharField(label=_("Comment"), required=False, max_length=500)
+
+
+def next_steps(order: Order) -> list[dict]:
+    """The buttons of the order page: the steps allowed now, in the order staff take them.
+    `form` names what the step asks first; `kaspi` says whether it goes to Kaspi."""
+    kaspi = order.channel == Order.Channel.KASPI
+    allowed = TRANSITIONS.get(order.fulfilment, set())
+    packs_in_kaspi = kaspi and order.is_kaspi_delivery and not order.kaspi_assembled
+    steps = []
+
+    def add(step, label, form=None, to_kaspi=False):
+        steps.append({"step": step, "label": label, "form": form, "kaspi": to_kaspi})
+
+    if kaspi and order.status == "APPROVED_BY_BANK":
+        add("accept", _("Accept"), to_kaspi=True)
+    if order.fulfilment not in (Fulfilment.COMPLETED, Fulfilment.CANCELLED, Fulfilment.RETURNED):
+        add("check_stock", _("Check supplier stock"))
+    if Fulfilment.ASSEMBLED in allowed:
+        if packs_in_kaspi:
+            add("assembled", _("Assembled (pack for Kaspi Delivery)…"), AssembleForm, True)
+        else:
+            add("assembled", _("Assembled"))
+    if Fulfilment.HANDED_OVER in allowed:
+        add("handed_over", _("Handed over"))
+    if kaspi and order.status == "ACCEPTED_BY_MERCHANT":
+        add("complete", _("Complete…"), CompleteForm, True)
+    elif not kaspi and Fulfilment.COMPLETED in allowed:
+        add("completed", _("Completed"))
+    if kaspi and order.status in ("APPROVED_BY_BANK", "ACCEPTED_BY_MERCHANT"):
+        add("cancel", _("Cancel…"), CancelForm, True)
+    elif not kaspi and Fulfilment.CANCELLED in allowed:
+        add("cancel", _("Cancel…"), CancelForm)
+    if Fulfilment.RETURNED in allowed:
+        add("returned", _("Returned…"), NoteForm)
+    return steps
+
+
+def line_rows(order: Order) -> list[dict]:
+    """The lines table of the order page: what the buyer pays against what we pay."""
+    rows = []
+    for entry in order.entries.select_related("product"):
+        product = entry.product
+        dealer = product.price1 if product is not None else None
+        margin = entry.base_price - dealer if dealer else None
+        rows.append(
+            {
+                "entry": entry,
+                "product": product,
+                "product_url": (
+                    reverse("admin:catalog_product_change", args=[product.pk]) if product else ""
+                ),
+                "price": money(entry.base_price),
+                "total": money(entry.total_price),
+                "dealer": money(dealer),
+                "margin": money(margin) if margin is not None else "—",
+                "margin_percent": (
+                    f"{margin * 100 / entry.base_price:.0f}%"
+                    if margin is not None and entry.base_price
+                    else ""
+                ),
+                "loss": margin is not None and margin < 0,
+                "stock": (
+                    entry.supplier_quantity
+                    if entry.supplier_quantity is not None
+                    else (product.stock_display if product else "—")
+                ),
+                "checked": local_time(entry.stock_checked_at),
+                "covers": entry.in_stock,
+            }
+        )
+    return rows
+
+
 @admin.register(Order)
 class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
     change_list_template = "admin/orders/order/change_list.html"
+    change_form_template = "admin/orders/order/change_form.html"
     # Fits 1366 px: what staff pick an order by; phone, state and the rest on its page.
     list_display = [
         "code",
@@ -175,7 +267,8 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
     ]
     search_fields = ["=code", "customer_name", "customer_phone", "entries__offer_code"]
     date_hierarchy = "creation_date"
-    inlines = [OrderEntryInline, SupplierPurchaseInline, FulfilmentEventInline, OrderActionInline]
+    # The lines are the table on top of the page (templates/admin/orders/order/change_form.html).
+    inlines = [SupplierPurchaseInline, FulfilmentEventInline, OrderActionInline]
     actions = [
         "accept_selected",
         "check_stock_selected",
@@ -231,6 +324,8 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
+        (None, {"fields": [*kaspi_fields, "paid_at"]}),
+        (_("Fulfilment"), {"fields": ["fulfilment"]}),
         (
             _("Yours to edit (staff)"),
             {
@@ -241,8 +336,6 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
                 ),
             },
         ),
-        (_("Fulfilment"), {"fields": ["fulfilment"]}),
-        (None, {"fields": [*kaspi_fields, "paid_at"]}),
         (_("Kaspi data"), {"classes": ["collapse"], "fields": ["raw_pretty"]}),
     ]
 
@@ -254,6 +347,10 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         "delivery_mode": "delivery_mode_detail",
         "total_price": "total_display",
         "delivery_cost": "delivery_cost_display",
+    }
+
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 80})},
     }
 
     def get_readonly_fields(self, request, obj=None):
@@ -346,16 +443,116 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             path("pull/", self.admin_site.admin_view(self.pull_view), name="orders_order_pull"),
+            path(
+                "<path:object_id>/step/<slug:step>/",
+                self.admin_site.admin_view(self.step_view),
+                name="orders_order_step",
+            ),
             *super().get_urls(),
         ]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        extra = {"show_save_and_add_another": False}
+        if order is not None:
+            extra["order_lines"] = line_rows(order)
+            if self.has_change_permission(request, order):
+                extra["next_steps"] = next_steps(order)
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def step_view(self, request, object_id, step):
+        """One button of the order page: the same services as the list actions, for this
+        order; a step that needs something (a reason, the buyer's code, parcels) asks first."""
+        order = self.get_object(request, object_id)
+        if order is None or not self.has_change_permission(request, order):
+            raise PermissionDenied
+        back = redirect("admin:orders_order_change", order.pk)
+        found = {s["step"]: s for s in next_steps(order)}.get(step)
+        if found is None:
+            self.message_user(
+                request,
+                _("Order %(code)s: this step is not available now (status «%(status)s»).")
+                % {"code": order.code, "status": order.get_fulfilment_display()},
+                messages.ERROR,
+            )
+            return back
+        form_class = found["form"]
+        form = None
+        if form_class is not None:
+            form = form_class(request.POST) if request.method == "POST" else form_class()
+        if request.method == "POST" and (form is None or form.is_valid()):
+            self._apply_step(request, order, step, form.cleaned_data if form else {})
+            return back
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{str(found['label']).rstrip('…')}: {order.code}",
+            "order": order,
+            "form": form,
+            "step": found,
+            "opts": self.model._meta,
+            "original": order,
+            "submit_label": _("Send to Kaspi") if found["kaspi"] else _("Apply"),
+        }
+        return TemplateResponse(request, "admin/orders/order/step_form.html", context)
+
+    def _apply_step(self, request, order, step, data):
+        one = Order.objects.filter(pk=order.pk)
+        if step == "accept":
+            self.accept_selected(request, one)
+        elif step == "check_stock":
+            self.check_stock_selected(request, one)
+        elif step == "assembled":
+            self._each(
+                request,
+                one,
+                mark_assembled,
+                _("Moved: %(n)d."),
+                parcels=data.get("parcels"),
+                note=data.get("note", ""),
+            )
+            self._report_waybills(request, one)
+        elif step in ("handed_over", "completed", "returned"):
+            self._each(
+                request, one, set_fulfilment, _("Moved: %(n)d."), to=step, note=data.get("note", "")
+            )
+        elif step == "complete":
+            if data["security_code"]:
+                self._each(
+                    request,
+                    one,
+                    complete_order,
+                    _("Completed: %(n)d."),
+                    security_code=data["security_code"],
+                )
+            else:
+                self._each(
+                    request,
+                    one,
+                    send_completion_code,
+                    _("Kaspi sent the code to the buyer: %(n)d."),
+                )
+        elif step == "cancel":
+            self._each(
+                request,
+                one,
+                cancel_order,
+                _("Cancelled: %(n)d."),
+                reason=data["reason"],
+                comment=data["comment"],
+            )
+
+    def changelist_view(self, request, extra_context=None):
+        # Buttons a user has no right to use are not shown (the Accountant only reads).
+        extra = {"can_pull": self.has_change_permission(request)}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
     def pull_view(self, request):
-        if request.method == "POST" and self.has_view_permission(request):
+        if request.method == "POST" and self.has_change_permission(request):
             run, started = request_order_import(user=request.user)
             report_enqueue(self, request, run, started, what=_("Order import"))
         return redirect("admin:orders_order_changelist")
 
-    @admin.action(description=_("Pull Kaspi orders now"))
+    @admin.action(description=_("Pull Kaspi orders now"), permissions=["change"])
     def pull_now(self, request, queryset):
         run, started = request_order_import(user=request.user)
         report_enqueue(self, request, run, started, what=_("Order import"))
