@@ -538,7 +538,6 @@ class FeedBuildAdmin(ReadOnlyAdmin):
     list_filter = ["status", "forced"]
     readonly_fields = [f.name for f in FeedBuild._meta.fields] + ["download"]
     actions = ["rebuild_feed", "rebuild_feed_forced"]
-    change_list_template = "admin/catalog/feedbuild/change_list.html"
 
     def get_urls(self):
         return [
@@ -546,6 +545,11 @@ class FeedBuildAdmin(ReadOnlyAdmin):
                 "rebuild/",
                 self.admin_site.admin_view(self.rebuild_view),
                 name="catalog_feedbuild_rebuild",
+            ),
+            path(
+                "excel/",
+                self.admin_site.admin_view(self.excel_view),
+                name="catalog_feedbuild_excel",
             ),
             *super().get_urls(),
         ]
@@ -597,16 +601,6 @@ class FeedBuildAdmin(ReadOnlyAdmin):
     def rebuild_feed(self, request, queryset):
         run, started = request_feed_build(user=request.user)
         report_enqueue(self, request, run, started, what=_("Price list build"))
-
-    def get_urls(self):
-        return [
-            path(
-                "excel/",
-                self.admin_site.admin_view(self.excel_view),
-                name="catalog_feedbuild_excel",
-            ),
-            *super().get_urls(),
-        ]
 
     def excel_view(self, request):
         """What the Excel export will hold (home-city prices, points) and its download."""
