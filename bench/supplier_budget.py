@@ -176,9 +176,11 @@ def main() -> int:
     seeded = time.perf_counter() - wall
     timezone.now = supplier.now  # every service reads the simulated clock
 
+    key = f"bench-{time.time_ns()}"  # a fresh slot clock: a previous run's is in its time
+
     def client():
         limiter = RateLimiter(
-            "bench", settings.ALSTYLE_MIN_INTERVAL, clock=supplier.clock, sleep=supplier.sleep
+            key, settings.ALSTYLE_MIN_INTERVAL, clock=supplier.clock, sleep=supplier.sleep
         )
         return AlStyleClient(limiter=limiter, sleep=supplier.sleep)
 
