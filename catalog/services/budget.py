@@ -76,13 +76,14 @@ class Plan:
 def hot_filter(now: datetime | None = None) -> Q:
     """Products whose stock and price matter first: on sale on Kaspi, in an open order, or
     changed at the supplier recently."""
-    from orders.models import Order
+    from orders.models import Order, OrderEntry
 
     now = now or timezone.now()
+    # Per entry: a product also sold in a completed order is still in the open one.
     in_open_orders = Q(
-        pk__in=Product.objects.filter(order_entries__isnull=False)
-        .exclude(order_entries__order__status__in=Order.FINAL_STATUSES)
-        .values("pk")
+        pk__in=OrderEntry.objects.filter(product__isnull=False)
+        .exclude(order__status__in=Order.FINAL_STATUSES)
+        .values("product_id")
     )
     recent = Q(last_seen__gte=now - timedelta(hours=settings.CATALOG_RECENT_HOURS))
     return Q(listed=True) & (ON_SALE | in_open_orders | recent)

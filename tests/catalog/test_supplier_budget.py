@@ -197,6 +197,7 @@ def test_stock_refreshes_due_hot_products_first_then_the_oldest_rest(settings):
     OrderEntry.objects.create(order=order, product=in_order)
     done = Order.objects.create(code="K2", status="COMPLETED")
     OrderEntry.objects.create(order=done, product=rest_old)
+    OrderEntry.objects.create(order=done, product=in_order)  # also sold before: still open
     for product, minutes in [
         (on_sale, 25), (fresh_on_sale, 5), (rest_old, 120), (rest_older, 600),
         (rest_new, 3), (changed, 25), (in_order, 21),
