@@ -15,58 +15,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import labels
-from .models import Alert, ApiToken, AuditEntry, JobLock, SyncRun
-
-
-def pretty_json(text: str):
-    """A stored JSON text (a remote record's raw copy) as an indented, escaped <pre>."""
-    try:
-        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
-    except ValueError:
-        pass
-    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """An inline of records the system writes: shown, never added, changed or deleted here.
-    Subclasses set `model` and `fields`."""
-
-    extra = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class KeepRecordsMixin:
-    """Records that mirror Kaspi or hold money (orders, payments and their events, webhook
-    deliveries, supplier purchases, the audit log) are never deleted from the admin, by
-    anyone: a direct sale is cancelled instead, the rest is history."""
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the system: staff read them, never edit them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
+from backoffice.core import labels
+from backoffice.core.admin_helpers import KeepRecordsMixin, ReadOnlyAdmin, pretty_json
+from backoffice.models import Alert, ApiToken, AuditEntry, JobLock, SyncRun
 
 
 @admin.register(SyncRun)
@@ -102,9 +53,8 @@ class SyncRunAdmin(ReadOnlyAdmin):
     def confirm_vanish(self, request, queryset):
         """A catalog sync held by the vanish guard (CATALOG_VANISH_LIMIT): staff checked
         that the products really left Al-Style's catalog."""
+        from backoffice.core.exceptions import BackofficeError
         from catalog.services.sync import confirm_held_vanish
-
-        from .exceptions import BackofficeError
 
         for run in queryset:
             try:
@@ -195,7 +145,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        from .api import new_token
+        from backoffice.ops.api import new_token
 
         token, raw = new_token(name=obj.name, user=obj.user)
         obj.pk = token.pk

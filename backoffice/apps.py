@@ -12,7 +12,7 @@ class BackofficeConfig(AppConfig):
     def ready(self):
         from django.db.backends.signals import connection_created
 
-        from .sqlite import install_like
+        from backoffice.core.sqlite import install_like
 
         connection_created.connect(install_like, dispatch_uid="backoffice-sqlite-like")
         _russian_groups_and_permissions()

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .formats import local_time
+from backoffice.core.formats import local_time
 
 
 class SyncRun(models.Model):
@@ -120,7 +120,7 @@ class Alert(models.Model):
 
 class AuditEntry(models.Model):
     """A staff action that changed money or the shop's face on Kaspi: who, when, what,
-    before and after. Written by backoffice.audit.audit(); read-only in the admin."""
+    before and after. Written by backoffice.core.audit.audit(); read-only in the admin."""
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -145,7 +145,7 @@ class AuditEntry(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        from .labels import AUDIT_ACTIONS, label
+        from backoffice.core.labels import AUDIT_ACTIONS, label
 
         return f"{local_time(self.at)} {label(AUDIT_ACTIONS, self.action)} {self.object_repr}"
 

@@ -58,7 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "backoffice.middleware.RealIpMiddleware",
+    "backoffice.core.middleware.RealIpMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "backoffice.middleware.ContentSecurityPolicyMiddleware",
+    "backoffice.core.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: turns a locked login into our lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -137,7 +137,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
-# django-axes checks the lock first, whatever the password (backoffice/auth.py).
+# django-axes checks the lock first, whatever the password (backoffice/core/auth.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -145,13 +145,13 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
-AXES_HANDLER = "backoffice.auth.LockoutHandler"
+AXES_HANDLER = "backoffice.core.auth.LockoutHandler"
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
-AXES_FAILURE_LIMIT = "backoffice.auth.failure_limit"
-AXES_COOLOFF_TIME = "backoffice.auth.cool_off"
-AXES_LOCKOUT_CALLABLE = "backoffice.auth.lockout_response"
+AXES_FAILURE_LIMIT = "backoffice.core.auth.failure_limit"
+AXES_COOLOFF_TIME = "backoffice.core.auth.cool_off"
+AXES_LOCKOUT_CALLABLE = "backoffice.core.auth.lockout_response"
 # REMOTE_ADDR, where RealIpMiddleware has put the client's address behind a trusted proxy.
-AXES_CLIENT_IP_CALLABLE = "backoffice.auth.client_ip"
+AXES_CLIENT_IP_CALLABLE = "backoffice.core.auth.client_ip"
 AXES_ENABLE_ADMIN = False  # our own list of locks (backoffice/admin.py)
 AXES_VERBOSE = False
 
@@ -241,10 +241,10 @@ JOB_LOCK_STALE_SECONDS = env.int("JOB_LOCK_STALE_SECONDS", default=600)
 
 # --- Health -----------------------------------------------------------------------------
 HEALTH_CHECKS = [
-    "backoffice.health.check_database",
-    "backoffice.health.check_cache",
-    "backoffice.health.check_task_worker",
-    "backoffice.health.check_schedules",
+    "backoffice.core.health.check_database",
+    "backoffice.core.health.check_cache",
+    "backoffice.core.health.check_task_worker",
+    "backoffice.core.health.check_schedules",
     "catalog.health.check_catalog_sync",
     "catalog.health.check_feed",
     "orders.health.check_order_import",
@@ -561,7 +561,7 @@ if LOG_FILE:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_secrets": {"()": "backoffice.logging.SecretMaskingFilter"}},
+    "filters": {"mask_secrets": {"()": "backoffice.core.logging.SecretMaskingFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"},
     },

@@ -12,8 +12,8 @@ os.environ.setdefault("FEED_AUTH_USER", "")
 os.environ.setdefault("LOG_FILE", "")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
-from .settings import *  # noqa: E402, F403
-from .settings import Q_CLUSTER  # noqa: E402
+from backoffice.settings import *  # noqa: E402, F403
+from backoffice.settings import Q_CLUSTER  # noqa: E402
 
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]

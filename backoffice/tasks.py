@@ -1,16 +1,16 @@
 """django-q2 tasks of the backoffice app."""
 
-from .retention import cleanup
+from backoffice.ops.retention import cleanup
 
 
 def cleanup_task() -> dict:
-    """Daily: apply the retention settings (see backoffice/retention.py)."""
+    """Daily: apply the retention settings (see backoffice/ops/retention.py)."""
     return cleanup()
 
 
 def incidents_task() -> int:
     """Every few minutes: alert staff about failing jobs, a stale feed, stuck payments."""
-    from .incidents import alert_incidents
+    from backoffice.ops.incidents import alert_incidents
 
     return alert_incidents()
 
@@ -22,7 +22,7 @@ def probe_task(n: int, seconds: float = 0) -> int:
     flight finish."""
     import time
 
-    from .models import Alert
+    from backoffice.models import Alert
 
     if seconds:
         Alert.objects.create(key=f"probe-start:{n}", channel="probe", text="", ok=True)

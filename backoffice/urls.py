@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from backoffice.ops import api, views
 from catalog.views import feed_xlsx, feed_xml
-
-from . import api, views
 
 urlpatterns = [
     path("health", views.health, name="health"),

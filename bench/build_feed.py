@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def populate():
     from django.utils import timezone
 
-    from backoffice.db import insert_rows
+    from backoffice.core.db import insert_rows
     from catalog.models import Brand, FeedBuild, Product
 
     Product.objects.all().delete()

@@ -128,7 +128,7 @@ def main():
     from django.db import connection
 
     settings.KASPI_SHOP_API_URL = os.environ["KASPI_SHOP_API_URL"]
-    from backoffice.db import insert_rows
+    from backoffice.core.db import insert_rows
     from backoffice.models import JobLock, SyncRun
     from catalog.models import Product
     from orders.models import Order

@@ -39,7 +39,7 @@ def populate(path: Path) -> None:
     from django.utils import timezone
     from lxml import etree
 
-    from backoffice.db import insert_rows
+    from backoffice.core.db import insert_rows
     from catalog.models import Brand, FeedBuild, LegacyOffer, PriceListImport, Product
 
     LegacyOffer.objects.all().delete()

@@ -17,10 +17,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice import labels
-from backoffice.admin import ReadOnlyAdmin, ReadOnlyInline, pretty_json
-from backoffice.audit import audit, snapshot
-from backoffice.exceptions import BackofficeError
+from backoffice.core import labels
+from backoffice.core.admin_helpers import ReadOnlyAdmin, ReadOnlyInline, pretty_json, report_enqueue
+from backoffice.core.audit import audit, snapshot
+from backoffice.core.exceptions import BackofficeError
 
 from .clients.pricelist_url import download_pricelist
 from .models import (
@@ -48,31 +48,6 @@ from .services.pricelist_import import import_pricelist, release_offer, resolve_
 from .services.pricing import preview_prices, reprice_products
 from .services.sync import request_catalog_sync
 from .skus import sku_warnings
-
-
-def _run_link(run):
-    url = reverse("admin:backoffice_syncrun_change", args=[run.pk])
-    return format_html('<a href="{}">#{}</a>', url, run.pk)
-
-
-def report_enqueue(modeladmin, request, run, started, *, what):
-    """Tell staff whether their click started a run or joined one already under way."""
-    if started:
-        modeladmin.message_user(
-            request,
-            format_html(_("{} queued: run {}."), what, _run_link(run)),
-            messages.SUCCESS,
-        )
-    else:
-        modeladmin.message_user(
-            request,
-            format_html(
-                _("{} is already queued or running (run {}); it will run once more when done."),
-                what,
-                _run_link(run),
-            ),
-            messages.WARNING,
-        )
 
 
 def _audit_bulk(request, queryset, action: str) -> None:

@@ -8,8 +8,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice.admin import ReadOnlyAdmin, pretty_json
-from backoffice.exceptions import BackofficeError
+from backoffice.core.admin_helpers import ReadOnlyAdmin, pretty_json
+from backoffice.core.exceptions import BackofficeError
 
 from .clients.kaspi_offers import card_id_from_url, card_url
 from .models import (

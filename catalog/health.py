@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.utils import timezone
 
-from backoffice.health import check_last_good_run
+from backoffice.core.health import check_last_good_run
 from backoffice.models import SyncRun
 
 from .models import FeedBuild

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.formats import local_time
+from backoffice.core.formats import local_time
 
 from .skus import SKU_MAX_LENGTH, sku_errors
 

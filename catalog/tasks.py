@@ -1,12 +1,12 @@
 """django-q2 tasks of the catalog: each takes ids, calls one service and returns a summary.
 
-A task's outcome is its run's outcome (backoffice.runs.task_result): a failed run raises
+A task's outcome is its run's outcome (backoffice.core.runs.task_result): a failed run raises
 after it is recorded, so django-q2 lists the task as failed.
 """
 
 from django.conf import settings
 
-from backoffice.runs import RunFailed, task_result
+from backoffice.core.runs import RunFailed, task_result
 
 from .services.feed import run_feed_build
 from .services.pricing import reprice_and_publish

@@ -14,7 +14,7 @@ from django.http import FileResponse, HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_http_methods
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
 
 from .services.feed import feed_path
 from .services.fetches import record_fetch

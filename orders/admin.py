@@ -11,11 +11,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from backoffice import labels
-from backoffice.admin import KeepRecordsMixin, ReadOnlyInline, pretty_json
-from backoffice.exceptions import BackofficeError
-from backoffice.formats import local_time, money
-from catalog.admin import report_enqueue
+from backoffice.core import labels
+from backoffice.core.admin_helpers import (
+    KeepRecordsMixin,
+    ReadOnlyInline,
+    pretty_json,
+    report_enqueue,
+)
+from backoffice.core.exceptions import BackofficeError
+from backoffice.core.formats import local_time, money
 
 from .models import Fulfilment, FulfilmentEvent, Order, OrderAction, OrderEntry, SupplierPurchase
 from .services.fulfilment import (

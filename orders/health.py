@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from backoffice.health import check_last_good_run
+from backoffice.core.health import check_last_good_run
 from backoffice.models import SyncRun
 
 

@@ -3,7 +3,7 @@ calls (pull_kaspi_orders, orders_daily_summary, poll_alstyle_purchases)."""
 
 from django.conf import settings
 
-from backoffice.runs import task_result
+from backoffice.core.runs import task_result
 
 from .services.fulfilment import poll_supplier_purchases, send_daily_summary
 from .services.imports import run_order_import

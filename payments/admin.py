@@ -8,12 +8,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from backoffice import labels
-from backoffice.admin import KeepRecordsMixin, ReadOnlyAdmin, ReadOnlyInline, pretty_json
-from backoffice.audit import audit
-from backoffice.exceptions import BackofficeError
-from backoffice.formats import money
-from backoffice.logging import mask
+from backoffice.core import labels
+from backoffice.core.admin_helpers import (
+    KeepRecordsMixin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    pretty_json,
+)
+from backoffice.core.audit import audit
+from backoffice.core.exceptions import BackofficeError
+from backoffice.core.formats import money
+from backoffice.core.logging import mask
 
 from .models import KaspiQrDevice, Payment, PaymentEvent, WebhookDelivery
 from .services.events import apply_payment_event

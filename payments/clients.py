@@ -12,8 +12,8 @@ from django.conf import settings
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.exceptions import ExternalServiceError
-from backoffice.http import HttpClient
+from backoffice.core.exceptions import ExternalServiceError
+from backoffice.core.http import HttpClient
 
 SERVICE = "Kaspi QR"
 

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.formats import local_time
+from backoffice.core.formats import local_time
 
 
 def new_reference() -> str:
@@ -154,7 +154,7 @@ class PaymentEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        from backoffice.labels import PAYMENT_EVENT_SOURCE, label
+        from backoffice.core.labels import PAYMENT_EVENT_SOURCE, label
 
         return f"{label(PAYMENT_EVENT_SOURCE, self.source)}: {self.key}"
 

@@ -18,7 +18,7 @@ SUITE_LOG = io.StringIO()
 
 @pytest.fixture(scope="session", autouse=True)
 def _capture_suite_log():
-    from backoffice.logging import SecretMaskingFilter
+    from backoffice.core.logging import SecretMaskingFilter
 
     handler = logging.StreamHandler(SUITE_LOG)
     handler.setLevel(logging.DEBUG)

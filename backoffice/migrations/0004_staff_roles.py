@@ -1,4 +1,4 @@
-"""Create the staff groups with their permissions (backoffice/roles.py)."""
+"""Create the staff groups with their permissions (backoffice/ops/roles.py)."""
 
 from django.db import migrations
 
@@ -13,7 +13,7 @@ def create_roles(apps, schema_editor):
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
 
-    from backoffice.roles import setup_roles
+    from backoffice.ops.roles import setup_roles
 
     setup_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 

@@ -2,7 +2,7 @@
 
 from django import template
 
-from backoffice import formats
+from backoffice.core import formats
 
 register = template.Library()
 

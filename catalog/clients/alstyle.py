@@ -22,8 +22,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from backoffice.exceptions import ExternalServiceError
-from backoffice.http import HttpClient, RetryRule, error_title
+from backoffice.core.exceptions import ExternalServiceError
+from backoffice.core.http import HttpClient, RetryRule, error_title
 
 logger = logging.getLogger(__name__)
 

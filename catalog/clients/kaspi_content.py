@@ -11,8 +11,8 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 
-from backoffice.exceptions import ExternalServiceError
-from backoffice.http import HttpClient, error_title
+from backoffice.core.exceptions import ExternalServiceError
+from backoffice.core.http import HttpClient, error_title
 
 SERVICE = "Kaspi content"
 

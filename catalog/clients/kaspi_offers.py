@@ -19,8 +19,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from backoffice.exceptions import ExternalServiceError
-from backoffice.http import HttpClient, build_session, retry_after_seconds
+from backoffice.core.exceptions import ExternalServiceError
+from backoffice.core.http import HttpClient, build_session, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 

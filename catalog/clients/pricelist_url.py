@@ -5,8 +5,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from backoffice.exceptions import ExternalServiceError
-from backoffice.http import HttpClient
+from backoffice.core.exceptions import ExternalServiceError
+from backoffice.core.http import HttpClient
 
 
 def download_pricelist(url: str, *, directory: Path | None = None, session=None) -> Path:

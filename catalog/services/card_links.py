@@ -14,8 +14,8 @@ from pathlib import Path
 
 from django.db import transaction
 
+from backoffice.core.runs import run_job
 from backoffice.models import SyncRun
-from backoffice.runs import run_job
 
 from ..clients.kaspi_offers import (
     KaspiOffersClient,

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft4Validator
 
-from backoffice.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.exceptions import BackofficeError, ExternalServiceError
 
 from ..clients.kaspi_content import KaspiContentClient
 from ..models import (

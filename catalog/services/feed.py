@@ -30,9 +30,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from lxml import etree
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
+from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
-from backoffice.runs import enqueue_job, heartbeat, run_job
 
 from ..feedcheck import FeedCheckError, count_valid_offers
 from ..feedxml import (

@@ -21,9 +21,9 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.alerts import send_alert
+from backoffice.core.alerts import send_alert
+from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
-from backoffice.runs import enqueue_job, heartbeat, run_job
 
 from ..clients.kaspi_offers import (
     CardMarket,

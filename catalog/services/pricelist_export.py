@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
 
 from ..pricelists import EXCEL_POINTS, PriceListReader
 from .feed import feed_path

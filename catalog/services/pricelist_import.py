@@ -36,8 +36,8 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.audit import audit
-from backoffice.db import insert_rows
+from backoffice.core.audit import audit
+from backoffice.core.db import insert_rows
 
 from ..models import LegacyOffer, PriceListImport, Product
 from ..pricelists import OldOffer, PriceListError, PriceListReader
@@ -528,7 +528,7 @@ def update_rows(model, rows: list[dict], columns: list[str], *, batch_size: int 
 
     `bulk_update` builds one CASE per column over the batch (quadratic; 50,000 SKUs took
     over a minute). On PostgreSQL each batch travels as one JSON parameter expanded by
-    json_populate_recordset (as backoffice.db.insert_rows does); elsewhere executemany.
+    json_populate_recordset (as backoffice.core.db.insert_rows does); elsewhere executemany.
     """
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name

@@ -20,9 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.alerts import send_alert
+from backoffice.core.alerts import send_alert
+from backoffice.core.runs import enqueue_job, run_job
 from backoffice.models import SyncRun
-from backoffice.runs import enqueue_job, run_job
 
 from ..models import (
     OFFERABLE,
@@ -343,7 +343,7 @@ def reprice(
     """Compute proposals for every linked product and city; store or apply them."""
     mode = mode or settings.REPRICER_MODE
     if mode not in MODES:
-        from backoffice.exceptions import BackofficeError
+        from backoffice.core.exceptions import BackofficeError
 
         raise BackofficeError(f"REPRICER_MODE must be one of {', '.join(MODES)}, not {mode!r}")
     ctx = load_context(now)

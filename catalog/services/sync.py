@@ -19,10 +19,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from backoffice.db import insert_rows
-from backoffice.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.db import insert_rows
+from backoffice.core.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
-from backoffice.runs import enqueue_job, heartbeat, run_job
 
 from ..clients.alstyle import AlStyleClient
 from ..clients.records import BadRecord, ProductRecord, parse_element, parse_money, parse_quantity
@@ -571,7 +571,7 @@ def hold_vanish(run: SyncRun, vanished: list[str], *, listed_before: int, dry_ru
     logger.warning("catalog sync held: %d of %d products missing", len(vanished), listed_before)
     if dry_run:
         return
-    from backoffice.alerts import send_alert
+    from backoffice.core.alerts import send_alert
 
     with translation.override(settings.LANGUAGE_CODE):
         text = gettext("Catalog sync #%(run)s is held for staff.") % {"run": run.pk}
@@ -617,7 +617,7 @@ def confirm_held_vanish(*, run: SyncRun, user=None) -> int:
         )
     )
     run.save()
-    from backoffice.audit import audit
+    from backoffice.core.audit import audit
 
     audit(user=user, action="syncrun.confirm_vanish", obj=run, after={"unlisted": gone})
     from .feed import request_feed_build

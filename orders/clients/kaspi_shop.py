@@ -15,8 +15,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from backoffice.exceptions import ExternalServiceError, ServiceTimeout
-from backoffice.http import HttpClient, error_title
+from backoffice.core.exceptions import ExternalServiceError, ServiceTimeout
+from backoffice.core.http import HttpClient, error_title
 
 logger = logging.getLogger(__name__)
 

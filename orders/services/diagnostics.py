@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.exceptions import ExternalServiceError, ServiceTimeout
+from backoffice.core.exceptions import ExternalServiceError, ServiceTimeout
 
 from ..clients.kaspi_shop import MAX_WINDOW_DAYS, KaspiShopClient, windows
 from .imports import _from_ms

@@ -47,7 +47,7 @@ def cancel_direct_order(*, order: Order, reason: str = "", comment: str = "", us
 
     A paid sale keeps its money until the payment is refunded, so it is refused until then.
     """
-    from backoffice.audit import audit
+    from backoffice.core.audit import audit
 
     from .status import OrderActionRefused
 

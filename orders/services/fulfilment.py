@@ -19,10 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
-from backoffice.alerts import send_alert
-from backoffice.audit import audit
-from backoffice.exceptions import BackofficeError, ExternalServiceError
-from backoffice.runs import acquire_lock, release_lock
+from backoffice.core.alerts import send_alert
+from backoffice.core.audit import audit
+from backoffice.core.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.runs import acquire_lock, release_lock
 from catalog.clients.records import parse_quantity
 
 from ..models import Fulfilment, FulfilmentEvent, Order, OrderEntry, SupplierPurchase

@@ -26,9 +26,9 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
-from backoffice.runs import enqueue_job, heartbeat, run_job
 from catalog.models import Product
 
 from ..clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows

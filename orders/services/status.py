@@ -10,7 +10,7 @@ import logging
 
 from django.utils.translation import gettext as _
 
-from backoffice.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.exceptions import BackofficeError, ExternalServiceError
 
 from ..clients.kaspi_shop import KaspiShopClient
 from ..models import Order, OrderAction
@@ -160,7 +160,7 @@ def _send(
     record.response = json.dumps(answer, ensure_ascii=False)[:10000]
     record.save()
     if user is not None and getattr(user, "pk", None):
-        from backoffice.audit import audit
+        from backoffice.core.audit import audit
 
         audit(
             user=user,

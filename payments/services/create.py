@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
 
 from ..models import Payment
 from .events import PaymentRejected, apply_payment_event

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
 
 from ..models import Payment, PaymentEvent
 
@@ -136,6 +136,6 @@ def mark_order_paid(payment: Payment) -> str:
 
 
 def _alert(key: str, text: str) -> None:
-    from backoffice.alerts import send_alert
+    from backoffice.core.alerts import send_alert
 
     send_alert(key=key, text=text)

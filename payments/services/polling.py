@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
 from backoffice.models import JobLock
 
 from ..models import Payment

@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from backoffice.models import Alert, SyncRun
-from backoffice.retention import cleanup
+from backoffice.ops.retention import cleanup
 from orders.models import Order
 from payments.models import WebhookDelivery
 

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from backoffice.db import insert_rows
+from backoffice.core.db import insert_rows
 from catalog.models import Product
 from tests import factories
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management import call_command
 
-from backoffice.first_run import banner, ensure_admin_user
+from backoffice.ops.first_run import banner, ensure_admin_user
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.template import Context, Template
 
-from backoffice.formats import local_time, money
+from backoffice.core.formats import local_time, money
 from backoffice.models import AuditEntry
 
 NBSP = "\u00a0"

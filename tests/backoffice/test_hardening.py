@@ -3,7 +3,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from backoffice.models import AuditEntry
-from backoffice.roles import ACCOUNTANT, CATALOG_MANAGER, ORDER_MANAGER, setup_roles
+from backoffice.ops.roles import ACCOUNTANT, CATALOG_MANAGER, ORDER_MANAGER, setup_roles
 from catalog.models import PriceRule
 from orders.models import Order
 from payments.services.create import create_payment

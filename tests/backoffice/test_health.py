@@ -17,7 +17,7 @@ def _integrations_off(settings):
 @pytest.fixture
 def worker_alive(monkeypatch):
     monkeypatch.setattr(
-        "backoffice.health.worker_heartbeats", lambda: [timezone.now() - timedelta(seconds=5)]
+        "backoffice.core.health.worker_heartbeats", lambda: [timezone.now() - timedelta(seconds=5)]
     )
 
 
@@ -44,7 +44,7 @@ def test_health_ok_when_everything_is_up(client, worker_alive, feed_published, s
 
 def test_health_503_without_worker(client, monkeypatch, feed_published, settings):
     settings.ALSTYLE_TOKEN = ""
-    monkeypatch.setattr("backoffice.health.worker_heartbeats", lambda: [])
+    monkeypatch.setattr("backoffice.core.health.worker_heartbeats", lambda: [])
     response = client.get("/health")
 
     assert response.status_code == 503
@@ -54,7 +54,7 @@ def test_health_503_without_worker(client, monkeypatch, feed_published, settings
 def test_health_503_with_stale_worker(client, monkeypatch, feed_published, settings):
     settings.ALSTYLE_TOKEN = ""
     monkeypatch.setattr(
-        "backoffice.health.worker_heartbeats", lambda: [timezone.now() - timedelta(hours=1)]
+        "backoffice.core.health.worker_heartbeats", lambda: [timezone.now() - timedelta(hours=1)]
     )
     assert client.get("/health").status_code == 503
 
@@ -66,14 +66,14 @@ def test_healthcheck_command_exit_codes(
     call_command("healthcheck")
     assert json.loads(capsys.readouterr().out)["status"] == "ok"
 
-    monkeypatch.setattr("backoffice.health.worker_heartbeats", lambda: [])
+    monkeypatch.setattr("backoffice.core.health.worker_heartbeats", lambda: [])
     with pytest.raises(CommandError, match="task_worker"):
         call_command("healthcheck")
 
 
 def test_a_raising_check_counts_as_failed(settings, client, worker_alive):
     settings.HEALTH_CHECKS = [
-        "backoffice.health.check_database",
+        "backoffice.core.health.check_database",
         "tests.backoffice.test_health.boom",
     ]
     body = client.get("/health").json()

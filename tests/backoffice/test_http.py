@@ -4,8 +4,8 @@ import pytest
 import requests
 import responses
 
-from backoffice.exceptions import ExternalServiceError
-from backoffice.http import HttpClient, RetryRule
+from backoffice.core.exceptions import ExternalServiceError
+from backoffice.core.http import HttpClient, RetryRule
 
 URL = "https://api.example.test/v1/"
 
@@ -122,7 +122,7 @@ def test_secrets_masked_in_request_log(mocked_http, caplog):
     token = "supersecrettoken123456"
     mocked_http.get(URL + "items", json=[])
     client, _ = make_client()
-    with caplog.at_level(logging.INFO, logger="backoffice.http"):
+    with caplog.at_level(logging.INFO, logger="backoffice.core.http"):
         client.get_json("items", params={"access-token": token})
     text = caplog.text
     assert token not in text
@@ -132,7 +132,7 @@ def test_secrets_masked_in_request_log(mocked_http, caplog):
 @responses.activate
 def test_mask_filter_on_real_handler_output(capsys, settings):
     """The configured logging filter masks secrets in the final formatted line."""
-    from backoffice.logging import SecretMaskingFilter
+    from backoffice.core.logging import SecretMaskingFilter
 
     settings.SECRET_SETTINGS = ["ALSTYLE_TOKEN"]
     settings.ALSTYLE_TOKEN = "alstyle-token-abcdef-987654"

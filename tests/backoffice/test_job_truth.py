@@ -13,9 +13,9 @@ from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice.core.runs import RunFailed, acquire_lock, release_lock
+from backoffice.core.schedules import all_specs, setup_schedules
 from backoffice.models import Alert, SyncRun
-from backoffice.runs import RunFailed, acquire_lock, release_lock
-from backoffice.schedules import all_specs, setup_schedules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,9 +122,9 @@ def test_every_schedule_has_a_command_listed_in_crontab_example():
     [
         ("sweep_payments", "payments.tasks.sweep_payments_task", "payments.services.polling"),
         ("poll_card_imports", "catalog.tasks.poll_card_imports_task", "catalog.services.cards"),
-        ("alert_incidents", "backoffice.tasks.incidents_task", "backoffice.incidents"),
+        ("alert_incidents", "backoffice.tasks.incidents_task", "backoffice.ops.incidents"),
         ("orders_daily_summary", "orders.tasks.daily_summary_task", "orders.services.fulfilment"),
-        ("cleanup_data", "backoffice.tasks.cleanup_task", "backoffice.retention"),
+        ("cleanup_data", "backoffice.tasks.cleanup_task", "backoffice.ops.retention"),
     ],
 )
 def test_command_and_task_run_the_same_service(monkeypatch, command, task, service):

@@ -4,7 +4,7 @@ included); a direct sale is cancelled instead; system fields of an order are rea
 import pytest
 from django.urls import reverse
 
-from backoffice.audit import audit
+from backoffice.core.audit import audit
 from orders.models import Order, SupplierPurchase
 from orders.services.status import OrderActionRefused, cancel_order
 from payments.models import PaymentEvent, WebhookDelivery

@@ -6,10 +6,10 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.api import new_token
-from backoffice.incidents import alert_incidents, find_incidents
 from backoffice.models import Alert, ApiToken, SyncRun
-from backoffice.roles import ACCOUNTANT, CATALOG_MANAGER, setup_roles
+from backoffice.ops.api import new_token
+from backoffice.ops.incidents import alert_incidents, find_incidents
+from backoffice.ops.roles import ACCOUNTANT, CATALOG_MANAGER, setup_roles
 from payments.models import Payment
 
 
@@ -122,8 +122,8 @@ def test_incidents_alert_once_per_cooldown(settings):
 def test_schedules_visible_with_last_result(staff_client):
     from django_q.models import Schedule, Task
 
-    from backoffice.health import check_schedules
-    from backoffice.schedules import setup_schedules
+    from backoffice.core.health import check_schedules
+    from backoffice.core.schedules import setup_schedules
 
     setup_schedules()
     schedule = Schedule.objects.get(name="catalog-sync")

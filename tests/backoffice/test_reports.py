@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.reports import daily_orders, margin_report, sales_by, sold_but_unavailable
+from backoffice.ops.reports import daily_orders, margin_report, sales_by, sold_but_unavailable
 from orders.models import Order, OrderEntry
 from tests import factories
 
@@ -111,7 +111,7 @@ def test_top_products_have_headers_and_names(staff_client):
 def test_chart_scales_read_sensibly():
     import re
 
-    from backoffice.reports import series_svg
+    from backoffice.ops.reports import series_svg
 
     # One 0.001 s failed run is a sliver on a 0–10 s scale, not a full-height bar.
     svg = series_svg([0.001], ["01.12 10:00"], min_top=10, highlight=[True])

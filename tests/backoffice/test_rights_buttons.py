@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from backoffice.models import SyncRun
-from backoffice.roles import ACCOUNTANT, CATALOG_MANAGER, ORDER_MANAGER
+from backoffice.ops.roles import ACCOUNTANT, CATALOG_MANAGER, ORDER_MANAGER
 
 
 @pytest.fixture

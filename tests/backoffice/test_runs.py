@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
+from backoffice.core.runs import acquire_lock, enqueue_job, run_job
 from backoffice.models import JobLock, SyncRun
-from backoffice.runs import acquire_lock, enqueue_job, run_job
 
 
 def test_run_records_counts_and_ok_status():

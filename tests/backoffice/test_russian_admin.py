@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from lxml import html as lxml_html
 
-from backoffice.audit import audit
-from backoffice.labels import (
+from backoffice.core.audit import audit
+from backoffice.core.labels import (
     CANCELLATION_REASON,
     DELIVERY_MODE,
     ORDER_STATE,

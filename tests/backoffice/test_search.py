@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from backoffice.sqlite import like
+from backoffice.core.sqlite import like
 from orders.models import Order
 from tests import factories
 

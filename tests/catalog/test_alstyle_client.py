@@ -1,7 +1,7 @@
 import pytest
 from responses import matchers
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.core.exceptions import ExternalServiceError
 from catalog.clients.alstyle import AlStyleClient, RateLimiter
 from catalog.clients.records import parse_element, parse_money, parse_quantity
 from tests.factories import element

@@ -14,7 +14,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.core.exceptions import ExternalServiceError
 from catalog.clients.alstyle import AlStyleClient, RateLimiter
 
 ROOT = Path(__file__).resolve().parents[2]

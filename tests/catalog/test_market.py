@@ -221,7 +221,7 @@ def test_kaspi_market_command_exits_2_when_partial(market_settings, monkeypatch)
 
 
 def test_observations_are_kept_for_the_retention_days(settings):
-    from backoffice.retention import cleanup
+    from backoffice.ops.retention import cleanup
 
     settings.RETENTION_MARKET_DAYS = 30
     link = linked()

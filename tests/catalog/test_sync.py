@@ -4,8 +4,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from backoffice.core.runs import acquire_lock
 from backoffice.models import JobLock, SyncRun
-from backoffice.runs import acquire_lock
 from catalog.models import Brand, Category, Product
 from catalog.services.sync import run_catalog_sync, run_stock_sync
 from tests import factories

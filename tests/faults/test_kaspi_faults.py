@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.core.exceptions import ExternalServiceError
 from backoffice.models import SyncRun
 from orders.clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
 from orders.models import Order

@@ -5,7 +5,7 @@ from django.core import mail
 from django.urls import reverse
 from responses import matchers
 
-from backoffice.alerts import send_alert
+from backoffice.core.alerts import send_alert
 from backoffice.models import Alert
 from orders.models import FulfilmentEvent, Order, OrderEntry, SupplierPurchase
 from orders.services.fulfilment import (

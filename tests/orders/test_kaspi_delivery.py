@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.core.exceptions import ExternalServiceError
 from orders.models import FulfilmentEvent, Order, OrderAction
 from orders.services.fulfilment import FulfilmentRefused, mark_assembled, set_fulfilment
 from orders.services.imports import parse_order

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from backoffice.roles import ACCOUNTANT, ORDER_MANAGER
+from backoffice.ops.roles import ACCOUNTANT, ORDER_MANAGER
 from orders.admin import next_steps
 from orders.models import FulfilmentEvent, Order, OrderAction, OrderEntry
 from tests import factories

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from responses import matchers
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.core.exceptions import ExternalServiceError
 from backoffice.models import SyncRun
 from catalog.models import Product
 from orders.clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows

@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.utils import timezone, translation
 from responses import matchers
 
-from backoffice.exceptions import ExternalServiceError
-from backoffice.schedules import schedule_specs
+from backoffice.core.exceptions import ExternalServiceError
+from backoffice.core.schedules import schedule_specs
 from catalog.clients.alstyle import AlStyleClient
 from orders.models import Order, OrderEntry, SupplierPurchase
 from orders.services.fulfilment import (

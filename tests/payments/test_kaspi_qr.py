@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from responses import matchers
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.core.exceptions import ExternalServiceError
 from payments.models import KaspiQrDevice, Payment, PaymentEvent
 from payments.services.create import create_payment
 from payments.services.polling import POLLER_LOCK, poll_payment, run_poller, start_poller

@@ -14,9 +14,9 @@ import pytest
 import requests
 from django.db import connection
 
-from backoffice.api import new_token
 from backoffice.models import Alert, SyncRun
-from backoffice.roles import CATALOG_MANAGER, setup_roles
+from backoffice.ops.api import new_token
+from backoffice.ops.roles import CATALOG_MANAGER, setup_roles
 from catalog.models import PriceRule, Product
 from tests.factories import alstyle_handler, element
 

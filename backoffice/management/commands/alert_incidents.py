@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backoffice.incidents import alert_incidents
+from backoffice.ops.incidents import alert_incidents
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backoffice.retention import cleanup
+from backoffice.ops.retention import cleanup
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from backoffice.first_run import ensure_admin_user
+from backoffice.ops.first_run import ensure_admin_user
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.health import collect_health
+from backoffice.core.health import collect_health
 
 
 class Command(BaseCommand):

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from backoffice.first_run import banner, ensure_admin_user
+from backoffice.ops.first_run import banner, ensure_admin_user
 
 
 def _base_url(addrport: str) -> str:

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backoffice.roles import setup_roles
+from backoffice.ops.roles import setup_roles
 
 
 class Command(BaseCommand):

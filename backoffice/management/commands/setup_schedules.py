@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backoffice.schedules import setup_schedules
+from backoffice.core.schedules import setup_schedules
 
 
 class Command(BaseCommand):

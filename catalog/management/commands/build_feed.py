@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backoffice.commands import finish_run
+from backoffice.core.commands import finish_run
 from backoffice.models import SyncRun
 from catalog.services.feed import feed_path, run_feed_build
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
 from catalog.services.pricelist_import import import_from_source, unresolved_csv
 
 

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
 from catalog.models import CardMapping, KaspiCategory
 from catalog.services.cards import refresh_attributes, refresh_categories, refresh_schema
 

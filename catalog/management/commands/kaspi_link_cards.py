@@ -2,7 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.runs import exit_code
+from backoffice.core.runs import exit_code
 from catalog.services.card_links import LinkFileError, run_link_cards
 
 

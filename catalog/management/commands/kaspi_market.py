@@ -2,7 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from backoffice.runs import exit_code
+from backoffice.core.runs import exit_code
 from catalog.services.market import freshness, run_market_read
 
 

@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.commands import EXIT_PARTIAL, exit_with, fail
-from backoffice.exceptions import BackofficeError
+from backoffice.core.commands import EXIT_PARTIAL, exit_with, fail
+from backoffice.core.exceptions import BackofficeError
 from catalog.models import CardState, Product
 from catalog.services.cards import cards_import
 

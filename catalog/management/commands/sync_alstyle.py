@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backoffice.commands import finish_run
+from backoffice.core.commands import finish_run
 from catalog.services.sync import run_catalog_sync, run_stock_sync
 
 

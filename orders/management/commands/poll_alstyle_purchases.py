@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.exceptions import ExternalServiceError
+from backoffice.core.exceptions import ExternalServiceError
 from orders.tasks import poll_supplier_purchases_task
 
 

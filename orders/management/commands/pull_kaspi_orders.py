@@ -3,7 +3,7 @@ from datetime import date, datetime, time, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from backoffice.commands import finish_run
+from backoffice.core.commands import finish_run
 from orders.services.imports import NEW_ORDER_COUNTS, run_order_import
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.exceptions import BackofficeError
+from backoffice.core.exceptions import BackofficeError
 from orders.models import Order
 from payments.services.create import create_payment
 

@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.exceptions import BackofficeError
-from backoffice.logging import mask
+from backoffice.core.exceptions import BackofficeError
+from backoffice.core.logging import mask
 from payments.clients import KaspiQrClient
 from payments.models import KaspiQrDevice
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from backoffice.commands import fail
-from backoffice.exceptions import BackofficeError
+from backoffice.core.commands import fail
+from backoffice.core.exceptions import BackofficeError
 from payments.services.polling import sweep_payments
 
 

@@ -4,7 +4,7 @@ import json
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from .models import AuditEntry
+from backoffice.models import AuditEntry
 
 
 def snapshot(obj, fields) -> dict:

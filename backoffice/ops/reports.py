@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
-from .formats import group_digits
+from backoffice.core.formats import group_digits
 
 NOT_SOLD = ["CANCELLED", "CANCELLING", "RETURNED"]
 

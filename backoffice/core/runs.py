@@ -18,9 +18,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .exceptions import BackofficeError
-from .logging import mask_text
-from .models import JobLock, SyncRun
+from backoffice.core.exceptions import BackofficeError
+from backoffice.core.logging import mask_text
+from backoffice.models import JobLock, SyncRun
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .exceptions import ExternalServiceError, ServiceTimeout
-from .logging import mask_text
+from backoffice.core.exceptions import ExternalServiceError, ServiceTimeout
+from backoffice.core.logging import mask_text
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from .health import collect_health
-from .models import ApiToken, SyncRun
+from backoffice.core.health import collect_health
+from backoffice.models import ApiToken, SyncRun
 
 VERSION = "0.1.0"
 
@@ -77,11 +77,10 @@ def run_json(run: SyncRun) -> dict:
 
 def status_facts() -> dict:
     """The facts the dashboard and /api/status show."""
+    from backoffice.core.health import STATE_LABELS, job_state, schedule_states
     from catalog.models import OFFERABLE, FeedBuild, FeedFetch, Product
     from orders.models import Order
     from payments.models import Payment
-
-    from .health import STATE_LABELS, job_state, schedule_states
 
     last_runs, jobs = {}, {}
     for kind in SyncRun.Kind.values:

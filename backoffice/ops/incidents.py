@@ -1,4 +1,4 @@
-"""Incident alerts: one message per incident, with the alert cool-down (backoffice.alerts).
+"""Incident alerts: one message per incident, with the alert cool-down (backoffice.core.alerts).
 
 Checked every few minutes by the `incidents` schedule: a job that failed twice in a row, a
 price list older than FEED_MAX_AGE_MINUTES, payments pending for more than 30 minutes, and
@@ -10,8 +10,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .alerts import send_alert
-from .models import SyncRun
+from backoffice.core.alerts import send_alert
+from backoffice.models import SyncRun
 
 
 def find_incidents(now=None) -> list[tuple[str, str]]:

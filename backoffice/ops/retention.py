@@ -15,11 +15,10 @@ from django.utils import timezone
 def cleanup(*, dry_run: bool = False, now=None) -> dict[str, int]:
     from django_q.models import Success
 
+    from backoffice.models import Alert, SyncRun
     from catalog.models import MarketObservation
     from orders.models import Order
     from payments.models import WebhookDelivery
-
-    from .models import Alert, SyncRun
 
     now = now or timezone.now()
 

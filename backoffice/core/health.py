@@ -74,7 +74,7 @@ _RUN_STATES = {"ok": STATE_OK, "partial": STATE_PARTIAL, "held": STATE_HELD, "fa
 
 def last_run_state(kind: str) -> str | None:
     """The state of the last finished (not skipped) run of `kind`, or None."""
-    from .models import SyncRun
+    from backoffice.models import SyncRun
 
     status = (
         SyncRun.objects.filter(kind=kind, finished_at__isnull=False)
@@ -107,7 +107,7 @@ def schedule_states() -> list[dict]:
     """
     from django_q.models import Schedule, Task
 
-    from .schedules import all_specs, is_configured
+    from backoffice.core.schedules import all_specs, is_configured
 
     specs = {spec["name"]: spec for spec in all_specs()}
     last_ids = {s.task for s in Schedule.objects.all() if s.task}
@@ -152,7 +152,7 @@ def check_last_good_run(*, kind: str, configured: bool, setting: str, max_age_mi
 
     An integration without credentials is "off": not a failure, and not "ok" either.
     """
-    from .models import SyncRun
+    from backoffice.models import SyncRun
 
     if not configured:
         return True, {"state": STATE_OFF, "note": f"{setting} is not set: this job is off"}

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .health import collect_health, schedule_states
+from backoffice.core.health import collect_health, schedule_states
 
 
 @never_cache
@@ -31,7 +31,7 @@ def _card(title, level, lines, url):
 
 
 def _run_card(title, kind, setting, max_age_minutes, changelist):
-    from .models import SyncRun
+    from backoffice.models import SyncRun
 
     url = reverse("admin:backoffice_syncrun_changelist") + f"?kind__exact={kind}"
     if not getattr(settings, setting):
@@ -162,8 +162,8 @@ def dashboard_cards() -> list[dict]:
 
 @staff_member_required
 def dashboard(request):
-    from .api import SYNC_TARGETS, start_run
-    from .models import SyncRun
+    from backoffice.models import SyncRun
+    from backoffice.ops.api import SYNC_TARGETS, start_run
 
     if request.method == "POST":
         what = request.POST.get("what")
@@ -209,11 +209,10 @@ def dashboard(request):
 
 @staff_member_required
 def reports(request):
+    from backoffice.core.formats import local_time
+    from backoffice.models import SyncRun
+    from backoffice.ops import reports as r
     from catalog.models import FeedBuild
-
-    from . import reports as r
-    from .formats import local_time
-    from .models import SyncRun
 
     if not (
         request.user.has_perm("orders.view_order") or request.user.has_perm("catalog.view_product")

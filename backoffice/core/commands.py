@@ -10,8 +10,8 @@ import sys
 
 from django.core.management.base import CommandError
 
-from .models import SyncRun
-from .runs import exit_code
+from backoffice.core.runs import exit_code
+from backoffice.models import SyncRun
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_HELD = 0, 1, 2, 3
 

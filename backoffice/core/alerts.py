@@ -12,10 +12,10 @@ from django.conf import settings
 from django.core.mail import mail_admins, send_mail
 from django.utils import timezone
 
-from .exceptions import BackofficeError
-from .http import HttpClient
-from .logging import mask_text
-from .models import Alert
+from backoffice.core.exceptions import BackofficeError
+from backoffice.core.http import HttpClient
+from backoffice.core.logging import mask_text
+from backoffice.models import Alert
 
 logger = logging.getLogger(__name__)
 

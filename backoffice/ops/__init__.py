@@ -1,0 +1,1 @@
+"""The top floor: dashboard, API, reports, incidents, retention. Imports the apps."""
