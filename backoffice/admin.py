@@ -29,6 +29,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "created_at",
         "duration_display",
         "counts_display",
+        "reason_display",
         "progress_display",
         "triggered_by",
         "user",
@@ -81,6 +82,13 @@ class SyncRunAdmin(ReadOnlyAdmin):
     @admin.display(description=_("counts"))
     def counts_display(self, obj):
         return labels.counts_text(obj.counts) or "—"
+
+    @admin.display(description=_("reason"), empty_value="")
+    def reason_display(self, obj):
+        # A failed run's reason in the list, not only on its page (full text on hover).
+        if not obj.error:
+            return ""
+        return format_html('<span title="{}">{}</span>', obj.error, obj.error.splitlines()[0][:120])
 
     @admin.display(description=_("parameters"))
     def params_display(self, obj):

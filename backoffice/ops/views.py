@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from backoffice.core.health import collect_health, schedule_states
+from backoffice.core.labels import counts_text
 
 
 @never_cache
@@ -47,7 +48,7 @@ def _run_card(title, kind, setting, max_age_minutes, changelist):
     if last.duration:
         lines.append(_("duration %(s).0f s") % {"s": last.duration.total_seconds()})
     if last.counts:
-        lines.append(", ".join(f"{k}: {v}" for k, v in list(last.counts.items())[:6]))
+        lines.append(counts_text(dict(list(last.counts.items())[:6])))
     finished = last.finished_at or last.created_at
     stale = timezone.now() - finished > timedelta(minutes=max_age_minutes)
     if last.status in (SyncRun.Status.FAILED, SyncRun.Status.HELD):
@@ -148,13 +149,26 @@ def dashboard_cards() -> list[dict]:
             reverse("admin:payments_payment_changelist") + "?status__exact=pending",
         )
     )
-    failed = Failure.objects.filter(stopped__gte=timezone.now() - timedelta(hours=24)).count()
+    from backoffice.models import SyncRun
+
+    day_ago = timezone.now() - timedelta(hours=24)
+    # Runs fail with a reason recorded (a crashed task is a failed run too); django-q's own
+    # failures are counted beside them.
+    failed_runs = SyncRun.objects.filter(status=SyncRun.Status.FAILED, created_at__gte=day_ago)
+    failed_tasks = Failure.objects.filter(stopped__gte=day_ago).count()
+    lines = [_("failed runs: %(n)d") % {"n": failed_runs.count()}]
+    latest = failed_runs.order_by("-created_at").first()
+    if latest is not None:
+        reason = latest.error.splitlines()[0][:200] if latest.error else "—"
+        lines.append(f"{latest.get_kind_display()} #{latest.pk}: {reason}")
+    if failed_tasks:
+        lines.append(_("failed background tasks: %(n)d") % {"n": failed_tasks})
     cards.append(
         _card(
-            _("Failed tasks, 24 h"),
-            "red" if failed else "green",
-            [str(failed)],
-            reverse("admin:django_q_failure_changelist"),
+            _("Failed runs, 24 h"),
+            "red" if latest is not None or failed_tasks else "green",
+            lines,
+            reverse("admin:backoffice_syncrun_changelist") + "?status__exact=failed",
         )
     )
     return cards
@@ -183,7 +197,10 @@ def dashboard(request):
         else:
             messages.error(request, _("You may not start this run."))
         return redirect("dashboard")
-    runs = SyncRun.objects.all()[:10]
+    runs = list(SyncRun.objects.all()[:10])
+    for run in runs:
+        run.counts_text = counts_text(run.counts)
+        run.reason = run.error.splitlines()[0][:200] if run.error else ""
     busy = any(run.status in ("queued", "running") for run in runs)
     context = {
         **admin.site.each_context(request),
