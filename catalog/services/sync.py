@@ -194,15 +194,7 @@ def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -
             break
         elements, next_offset, total = client.product_page(offset=listing.next_offset)
         pages += 1
-        records = []
-        for raw in elements:
-            run.count("fetched")
-            try:
-                records.append((parse_element(raw), raw))
-            except BadRecord as exc:
-                run.count("errors")
-                _note_error(run, str(exc))
-                logger.warning("Al-Style record skipped: %s", exc)
+        records = _parse_page(elements, run=run)
         upsert_products(
             records,
             run=run,
@@ -299,6 +291,21 @@ def _skip_for_budget(run: SyncRun, budget: CallBudget) -> None:
         ) % {"reason": budget.reason}
 
 
+def _parse_page(elements, *, run: SyncRun) -> list:
+    """Parse one page of supplier elements into (record, raw) pairs; bad records are
+    counted, noted on the run and logged, never stop the run."""
+    records = []
+    for raw in elements:
+        run.count("fetched")
+        try:
+            records.append((parse_element(raw), raw))
+        except BadRecord as exc:
+            run.count("errors")
+            _note_error(run, str(exc))
+            logger.warning("Al-Style record skipped: %s", exc)
+    return records
+
+
 def _dry_run_catalog(*, run: SyncRun, client: AlStyleClient) -> None:
     """Fetch the whole listing and count what a sync would change; write nothing."""
     for key in ("fetched", "created", "updated", "unchanged", "vanished", "errors"):
@@ -309,14 +316,7 @@ def _dry_run_catalog(*, run: SyncRun, client: AlStyleClient) -> None:
     seen: set[str] = set()
     try:
         for page in client.iter_product_pages():
-            records = []
-            for raw in page:
-                run.count("fetched")
-                try:
-                    records.append((parse_element(raw), raw))
-                except BadRecord as exc:
-                    run.count("errors")
-                    _note_error(run, str(exc))
+            records = _parse_page(page, run=run)
             seen.update(record.article for record, _raw in records)
             upsert_products(
                 records,
