@@ -8,8 +8,7 @@ from django.conf import settings
 
 from backoffice.core.runs import RunFailed, task_result
 
-from .services.feed import run_feed_build
-from .services.pricing import reprice_and_publish
+from .services.feed import reprice_and_publish, run_feed_build
 from .services.sync import run_catalog_sync, run_stock_sync
 
 NOT_CONFIGURED = "skipped: ALSTYLE_TOKEN is not set"

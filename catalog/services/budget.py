@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from backoffice.models import SyncRun
 
+from ..demand import demand
 from ..models import ON_SALE, CatalogListing, Product, SupplierCheck
 
 HOUR = timedelta(hours=1)
@@ -76,15 +77,8 @@ class Plan:
 def hot_filter(now: datetime | None = None) -> Q:
     """Products whose stock and price matter first: on sale on Kaspi, in an open order, or
     changed at the supplier recently."""
-    from orders.models import Order, OrderEntry
-
     now = now or timezone.now()
-    # Per entry: a product also sold in a completed order is still in the open one.
-    in_open_orders = Q(
-        pk__in=OrderEntry.objects.filter(product__isnull=False)
-        .exclude(order__status__in=Order.FINAL_STATUSES)
-        .values("product_id")
-    )
+    in_open_orders = Q(pk__in=demand.open_order_products())
     recent = Q(last_seen__gte=now - timedelta(hours=settings.CATALOG_RECENT_HOURS))
     return Q(listed=True) & (ON_SALE | in_open_orders | recent)
 

@@ -23,6 +23,8 @@ from ..clients.kaspi_offers import (
     card_id_from_sku,
     card_id_from_url,
 )
+from ..clients.kaspi_shop import KaspiShopClient
+from ..demand import demand
 from ..models import KaspiCardLink, Product
 
 logger = logging.getLogger(__name__)
@@ -131,29 +133,16 @@ def link_from_skus() -> LinkResult:
 
 def link_from_orders(*, client=None) -> LinkResult:
     """Items already sold: the order entry's product is the Kaspi card (code, unconfirmed)."""
-    from orders.clients.kaspi_shop import KaspiShopClient
-    from orders.models import OrderEntry
-
     client = client or KaspiShopClient()
     result = LinkResult()
-    entries = (
-        OrderEntry.objects.filter(product__isnull=False, product__kaspi_link__isnull=True)
-        .exclude(kaspi_id="")
-        .select_related("product")
-        .order_by("product_id", "-id")
-    )
-    seen = set()
-    for entry in entries:
-        if entry.product_id in seen:
-            continue
-        seen.add(entry.product_id)
+    for product, entry_id in demand.sold_unlinked():
         try:
-            code = client.entry_card_code(entry.kaspi_id)
+            code = client.entry_card_code(entry_id)
         except Exception as exc:  # one entry's failure is reported, the rest go on
-            result.errors.append(f"{entry.product.sku}: {exc}")
+            result.errors.append(f"{product.sku}: {exc}")
             continue
         card_id = card_id_from_url(code or "")
-        if card_id and set_link(entry.product, card_id, KaspiCardLink.Source.ORDERS):
+        if card_id and set_link(product, card_id, KaspiCardLink.Source.ORDERS):
             result.linked += 1
     return result
 

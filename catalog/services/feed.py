@@ -51,7 +51,7 @@ from ..models import OFFERABLE, FeedBuild, Product
 from ..skus import sku_is_valid
 from .feed_prices import applied_city_prices, offer_city_prices, price_xml
 from .legacy_offers import legacy_feed_offers, legacy_store_ids, write_legacy_offers
-from .pricing import refresh_below_cost
+from .pricing import refresh_below_cost, reprice_products
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,16 @@ def request_feed_build(*, user=None, triggered_by: str = "user", force: bool = F
         user=user,
         params={"force": force},
     )
+
+
+def reprice_and_publish(*, triggered_by: str = "reprice") -> dict:
+    """Reprice every product; when a price changed, queue a price-list rebuild. The one
+    service of the `reprice` command and task."""
+    counts = reprice_products()
+    counts["feed_queued"] = False
+    if counts["changed"]:
+        _run, counts["feed_queued"] = request_feed_build(triggered_by=triggered_by)
+    return counts
 
 
 # --- Selection ------------------------------------------------------------------------------

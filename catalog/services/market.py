@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,6 +32,7 @@ from ..clients.kaspi_offers import (
     KaspiOffersClient,
     MarketUnknown,
 )
+from ..demand import demand
 from ..models import OFFERABLE, KaspiCardLink, MarketObservation, MarketState, Product
 
 logger = logging.getLogger(__name__)
@@ -153,17 +154,8 @@ def readable_links():
 
 
 def best_sellers(limit: int = 50, days: int = 30) -> set[int]:
-    """Product ids of the most sold units on Kaspi over the last `days`."""
-    from orders.models import OrderEntry
-
-    since = timezone.now() - timedelta(days=days)
-    rows = (
-        OrderEntry.objects.filter(product__isnull=False, order__creation_date__gte=since)
-        .values("product_id")
-        .annotate(units=Sum("quantity"))
-        .order_by("-units")[:limit]
-    )
-    return {row["product_id"] for row in rows}
+    """Product ids of the most sold units on Kaspi over the last `days` (orders answers)."""
+    return set(demand.best_sellers(limit=limit, days=days))
 
 
 def _plan_items(links, cities: list[str], now) -> list[PlanItem]:

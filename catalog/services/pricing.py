@@ -312,15 +312,3 @@ class CommissionTable:
         if KaspiCommission.DEFAULT in self.rates:
             return self.rates[KaspiCommission.DEFAULT]
         return _percent(settings.KASPI_COMMISSION_PERCENT)
-
-
-def reprice_and_publish(*, triggered_by: str = "reprice") -> dict:
-    """Reprice every product; when a price changed, queue a price-list rebuild. The one
-    service of the `reprice` command and task."""
-    from .feed import request_feed_build
-
-    counts = reprice_products()
-    counts["feed_queued"] = False
-    if counts["changed"]:
-        _run, counts["feed_queued"] = request_feed_build(triggered_by=triggered_by)
-    return counts

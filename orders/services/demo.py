@@ -6,9 +6,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from backoffice.models import SyncRun
+from catalog.clients.kaspi_shop import Window, to_ms
 from catalog.models import Product
 
-from ..clients.kaspi_shop import Window, to_ms
 from ..models import Order
 from .imports import ProductIndex, import_page, refresh_reservations
 

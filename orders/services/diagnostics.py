@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.core.exceptions import ExternalServiceError, ServiceTimeout
+from catalog.clients.kaspi_shop import MAX_WINDOW_DAYS, KaspiShopClient, windows
 
-from ..clients.kaspi_shop import MAX_WINDOW_DAYS, KaspiShopClient, windows
-from .imports import _from_ms
+from .kaspi_records import from_ms
 
 CHECK_PAGE_SIZE = 100
 
@@ -78,7 +78,7 @@ def _newest(items) -> tuple[str, object] | None:
     for item in items:
         attrs = (item.get("attributes") or {}) if isinstance(item, dict) else {}
         try:
-            created = _from_ms(attrs.get("creationDate"))
+            created = from_ms(attrs.get("creationDate"))
         except (TypeError, ValueError, OverflowError):
             continue
         if created and attrs.get("code") and (best is None or created > best[1]):

@@ -1,8 +1,10 @@
 """Direct sales (the shop's own site, phone, walk-in): orders made from a paid payment."""
 
+from backoffice.core.audit import audit
 from catalog.models import Product
 
 from ..models import Order, OrderEntry
+from .errors import OrderActionRefused
 
 
 def create_direct_order_for_payment(payment) -> Order:
@@ -47,10 +49,6 @@ def cancel_direct_order(*, order: Order, reason: str = "", comment: str = "", us
 
     A paid sale keeps its money until the payment is refunded, so it is refused until then.
     """
-    from backoffice.core.audit import audit
-
-    from .status import OrderActionRefused
-
     if order.channel != Order.Channel.DIRECT:
         raise OrderActionRefused(f"order {order.code} is not a direct sale")
     if order.status == "CANCELLED":

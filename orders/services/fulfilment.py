@@ -1,8 +1,7 @@
-"""Order fulfilment: stock check, new-order handling, statuses, supplier purchase, summary.
+"""Order fulfilment: stock check, new-order handling, packing, supplier purchase, summary.
 
-A Kaspi order moves new → accepted → purchased → assembled → handed over → completed (or
-cancelled / returned). Every move is checked against the table below and recorded with who
-and when; Kaspi's own status from the import moves it forward too (never back).
+The steps themselves and their table are in stages.py (below this module and status.py);
+this module does the work that moves an order through them.
 """
 
 import json
@@ -25,93 +24,17 @@ from backoffice.core.exceptions import BackofficeError, ExternalServiceError
 from backoffice.core.runs import acquire_lock, release_lock
 from catalog.clients.records import parse_quantity
 
-from ..models import Fulfilment, FulfilmentEvent, Order, OrderEntry, SupplierPurchase
+from ..models import Fulfilment, Order, OrderEntry, SupplierPurchase
+from .stages import (
+    TRANSITIONS,
+    FulfilmentRefused,
+    _packed_in_kaspi_first,
+    _step_refused,
+    set_fulfilment,
+)
+from .status import accept_order, assemble_order
 
 logger = logging.getLogger(__name__)
-
-TRANSITIONS = {
-    Fulfilment.NEW: {Fulfilment.ACCEPTED, Fulfilment.CANCELLED},
-    Fulfilment.ACCEPTED: {Fulfilment.PURCHASED, Fulfilment.ASSEMBLED, Fulfilment.CANCELLED},
-    Fulfilment.PURCHASED: {Fulfilment.ASSEMBLED, Fulfilment.CANCELLED},
-    Fulfilment.ASSEMBLED: {Fulfilment.HANDED_OVER, Fulfilment.CANCELLED},
-    Fulfilment.HANDED_OVER: {Fulfilment.COMPLETED, Fulfilment.RETURNED},
-    Fulfilment.COMPLETED: {Fulfilment.RETURNED},
-    Fulfilment.CANCELLED: set(),
-    Fulfilment.RETURNED: set(),
-}
-ORDER = [
-    Fulfilment.NEW,
-    Fulfilment.ACCEPTED,
-    Fulfilment.PURCHASED,
-    Fulfilment.ASSEMBLED,
-    Fulfilment.HANDED_OVER,
-    Fulfilment.COMPLETED,
-]
-# Kaspi status → the fulfilment step it proves at least.
-FROM_KASPI = {
-    "ACCEPTED_BY_MERCHANT": Fulfilment.ACCEPTED,
-    "COMPLETED": Fulfilment.COMPLETED,
-    "CANCELLED": Fulfilment.CANCELLED,
-    "CANCELLING": Fulfilment.CANCELLED,
-    "RETURNED": Fulfilment.RETURNED,
-    "RETURN_ACCEPTED_BY_MERCHANT": Fulfilment.RETURNED,
-}
-
-
-class FulfilmentRefused(BackofficeError):
-    pass
-
-
-def set_fulfilment(*, order: Order, to: str, user=None, note: str = "") -> Order:
-    """Move `order` to `to` if the table allows it; record who and when."""
-    with transaction.atomic():
-        current = Order.objects.select_for_update().get(pk=order.pk)
-        if to not in TRANSITIONS.get(current.fulfilment, set()):
-            raise FulfilmentRefused(_step_refused(current, to))
-        if to == Fulfilment.ASSEMBLED and _packed_in_kaspi_first(current):
-            raise FulfilmentRefused(
-                gettext(
-                    "order %(code)s is a Kaspi Delivery order: give the number of parcels, "
-                    "so it is packed in Kaspi and the courier comes"
-                )
-                % {"code": current.code}
-            )
-        FulfilmentEvent.objects.create(
-            order=current,
-            from_status=current.fulfilment,
-            to_status=to,
-            user=user if getattr(user, "pk", None) else None,
-            note=note[:500],
-        )
-        Order.objects.filter(pk=current.pk).update(fulfilment=to)
-        if getattr(user, "pk", None):
-            audit(
-                user=user,
-                action="order.fulfilment",
-                obj=current,
-                before={"fulfilment": current.fulfilment},
-                after={"fulfilment": to},
-                note=note,
-            )
-    order.fulfilment = to
-    return order
-
-
-def _step_refused(order: Order, to: str) -> str:
-    return gettext("order %(code)s: cannot go from «%(from)s» to «%(to)s»") % {
-        "code": order.code,
-        "from": order.get_fulfilment_display(),
-        "to": Fulfilment(to).label,
-    }
-
-
-def _packed_in_kaspi_first(order: Order) -> bool:
-    """A Kaspi Delivery order becomes "assembled" only through ASSEMBLE in Kaspi."""
-    return (
-        order.channel == Order.Channel.KASPI
-        and order.is_kaspi_delivery
-        and not (order.kaspi_assembled)
-    )
 
 
 def mark_assembled(*, order: Order, parcels=None, user=None, note: str = "", client=None) -> Order:
@@ -129,8 +52,6 @@ def mark_assembled(*, order: Order, parcels=None, user=None, note: str = "", cli
                 )
                 % {"code": order.code}
             )
-        from .status import assemble_order
-
         assemble_order(order=order, parcels=parcels, user=user, client=client)
         waybill = (
             gettext("waybill %(number)s") % {"number": order.waybill_number}
@@ -143,30 +64,6 @@ def mark_assembled(*, order: Order, parcels=None, user=None, note: str = "", cli
         }
         note = f"{packed}. {note}" if note else packed
     return set_fulfilment(order=order, to=Fulfilment.ASSEMBLED, user=user, note=note)
-
-
-def follow_kaspi_status(order: Order) -> None:
-    """Move fulfilment forward to what Kaspi's status proves (never backwards)."""
-    target = FROM_KASPI.get(order.status)
-    if target is None or target == order.fulfilment:
-        return
-    current = order.fulfilment
-    if target in (Fulfilment.CANCELLED, Fulfilment.RETURNED):
-        if current in (Fulfilment.CANCELLED, Fulfilment.RETURNED):
-            return
-        steps = [target]
-    else:
-        if current not in ORDER or ORDER.index(target) <= ORDER.index(current):
-            return
-        steps = ORDER[ORDER.index(current) + 1 : ORDER.index(target) + 1]
-    with transaction.atomic():
-        for step in steps:
-            FulfilmentEvent.objects.create(
-                order=order, from_status=current, to_status=step, note=f"Kaspi: {order.status}"
-            )
-            current = step
-        Order.objects.filter(pk=order.pk).update(fulfilment=current)
-    order.fulfilment = current
 
 
 # --- Stock check --------------------------------------------------------------------------
@@ -229,8 +126,6 @@ def order_alert_text(order: Order) -> str:
 
 def process_new_orders(*, client=None, now=None) -> dict:
     """Stock-check, alert and (optionally) auto-accept new Kaspi orders; remind late ones."""
-    from .status import accept_order
-
     now = now or timezone.now()
     counts = {"checked": 0, "accepted": 0, "attention": 0, "reminded": 0}
     fresh = Order.objects.filter(

@@ -17,23 +17,24 @@ import hashlib
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
 from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
+from catalog.clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
 from catalog.models import Product
 
-from ..clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
 from ..models import Fulfilment, Order, OrderEntry
-from .fulfilment import FROM_KASPI, follow_kaspi_status
+from .kaspi_records import from_ms, kaspi_delivery
+from .reservations import refresh_reservations
+from .stages import FROM_KASPI, follow_kaspi_status
 
 logger = logging.getLogger(__name__)
 
@@ -256,11 +257,11 @@ def import_orders(
             stopped = True
         if done > first_main and whole_so_far:
             if progress.window_whole:
-                run.params["covered_until"] = _from_ms(window.end_ms).isoformat()
-                run.params["resume_from"] = _from_ms(window.end_ms + 1).isoformat()
+                run.params["covered_until"] = from_ms(window.end_ms).isoformat()
+                run.params["resume_from"] = from_ms(window.end_ms + 1).isoformat()
             else:
                 whole_so_far = False
-                run.params["resume_from"] = _from_ms(window.start_ms).isoformat()
+                run.params["resume_from"] = from_ms(window.start_ms).isoformat()
             _save_params(run)
         if progress.window_whole:
             run.count("windows")
@@ -367,15 +368,9 @@ def open_order_windows(*, before: datetime) -> list[Window]:
 
 def _window_text(window: Window) -> str:
     fmt = "%Y-%m-%d %H:%M"
-    start = timezone.localtime(_from_ms(window.start_ms)).strftime(fmt)
-    end = timezone.localtime(_from_ms(window.end_ms)).strftime(fmt)
+    start = timezone.localtime(from_ms(window.start_ms)).strftime(fmt)
+    end = timezone.localtime(from_ms(window.end_ms)).strftime(fmt)
     return f"{start} – {end}"
-
-
-def _from_ms(value) -> datetime | None:
-    if value in (None, ""):
-        return None
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
 
 
 # --- One page -------------------------------------------------------------------------------
@@ -587,8 +582,8 @@ def parse_order(item: dict, customers: dict) -> dict:
     delivery = kaspi_delivery(attrs)
     raw = json.dumps(item, ensure_ascii=False, sort_keys=True)
     try:
-        creation = _from_ms(attrs.get("creationDate"))
-        planned = _from_ms(attrs.get("plannedDeliveryDate"))
+        creation = from_ms(attrs.get("creationDate"))
+        planned = from_ms(attrs.get("plannedDeliveryDate"))
     except (TypeError, ValueError, OverflowError):
         raise OrderImportError(
             _("order %(code)s: bad date") % {"code": attrs.get("code")}
@@ -615,24 +610,6 @@ def parse_order(item: dict, customers: dict) -> dict:
     }
 
 
-def kaspi_delivery(attrs: dict) -> dict:
-    """Packing and waybill of a Kaspi Delivery order (`assembled`, `kaspiDelivery`; any of
-    them may be missing or null)."""
-    delivery = attrs.get("kaspiDelivery")
-    delivery = delivery if isinstance(delivery, dict) else {}
-    url = str(delivery.get("waybill") or "").strip()
-    try:
-        courier = _from_ms(delivery.get("courierTransmissionPlanningDate"))
-    except (TypeError, ValueError, OverflowError):
-        courier = None
-    return {
-        "kaspi_assembled": bool(attrs.get("assembled") or delivery.get("waybillNumber")),
-        "waybill_number": str(delivery.get("waybillNumber") or "")[:64],
-        "waybill_url": url[:1000] if url.startswith(("https://", "http://")) else "",
-        "courier_planned_at": courier,
-    }
-
-
 def _phone(value) -> str:
     digits = "".join(ch for ch in str(value or "") if ch.isdigit())
     if len(digits) == 10:
@@ -652,41 +629,3 @@ def _int(value) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-# --- Reserved stock -----------------------------------------------------------------------
-
-
-def refresh_reservations(product_ids: set[int] | None = None) -> int:
-    """Recompute `Product.reserved_quantity` from open Kaspi orders (all products, or some)."""
-    open_entries = OrderEntry.objects.filter(
-        order__channel=Order.Channel.KASPI,
-        order__status__in=Order.RESERVING_STATUSES,
-        product__isnull=False,
-    )
-    if product_ids is not None:
-        if not product_ids:
-            return 0
-        open_entries = open_entries.filter(product_id__in=product_ids)
-    totals = dict(
-        open_entries.values("product_id")
-        .annotate(total=Sum("quantity"))
-        .values_list("product_id", "total")
-    )
-    scope = Product.objects.all()
-    if product_ids is not None:
-        scope = scope.filter(pk__in=product_ids)
-    changed = 0
-    with transaction.atomic():
-        changed += (
-            scope.exclude(pk__in=list(totals))
-            .exclude(reserved_quantity=0)
-            .update(reserved_quantity=0)
-        )
-        for product_id, total in totals.items():
-            changed += (
-                Product.objects.filter(pk=product_id)
-                .exclude(reserved_quantity=total)
-                .update(reserved_quantity=total)
-            )
-    return changed

@@ -10,10 +10,16 @@ import logging
 
 from django.utils.translation import gettext as _
 
-from backoffice.core.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.audit import audit
+from backoffice.core.exceptions import ExternalServiceError
+from catalog.clients.kaspi_shop import KaspiShopClient
 
-from ..clients.kaspi_shop import KaspiShopClient
 from ..models import Order, OrderAction
+from .direct import cancel_direct_order
+from .errors import OrderActionRefused
+from .kaspi_records import kaspi_delivery
+from .reservations import refresh_reservations
+from .stages import follow_kaspi_status
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +28,6 @@ CANCELLATION_REASONS = (
     "BUYER_NOT_REACHABLE",
     "MERCHANT_OUT_OF_STOCK",
 )
-
-
-class OrderActionRefused(BackofficeError):
-    pass
 
 
 def accept_order(*, order: Order, user=None, client: KaspiShopClient | None = None) -> Order:
@@ -38,8 +40,6 @@ def cancel_order(*, order: Order, reason: str, comment: str = "", user=None, cli
     if reason not in CANCELLATION_REASONS:
         raise OrderActionRefused(_("unknown cancellation reason %(reason)r") % {"reason": reason})
     if order.channel == Order.Channel.DIRECT:
-        from .direct import cancel_direct_order
-
         return cancel_direct_order(order=order, reason=reason, comment=comment, user=user)
     _require(order, {"APPROVED_BY_BANK", "ACCEPTED_BY_MERCHANT"})
     extra = {"cancellationReason": reason}
@@ -107,8 +107,6 @@ def assemble_order(*, order: Order, parcels, user=None, client=None) -> Order:
         detail=_("parcels: %(n)d") % {"n": parcels},
         apply_status=False,
     )
-    from .imports import kaspi_delivery
-
     data = answer.get("data") if isinstance(answer, dict) else None
     attrs = (data or {}).get("attributes") if isinstance(data, dict) else None
     delivery = kaspi_delivery(attrs if isinstance(attrs, dict) else {})
@@ -160,8 +158,6 @@ def _send(
     record.response = json.dumps(answer, ensure_ascii=False)[:10000]
     record.save()
     if user is not None and getattr(user, "pk", None):
-        from backoffice.core.audit import audit
-
         audit(
             user=user,
             action=f"order.{action}",
@@ -174,11 +170,7 @@ def _send(
         new_status = ((answer.get("data") or {}).get("attributes") or {}).get("status") or status
         Order.objects.filter(pk=order.pk).update(status=new_status)
         order.status = new_status
-        from .fulfilment import follow_kaspi_status
-
         follow_kaspi_status(order)
-        from .imports import refresh_reservations
-
         refresh_reservations({e.product_id for e in order.entries.all() if e.product_id})
     logger.info("order %s: %s by %s", order.code, action, getattr(user, "username", "-"))
     return answer

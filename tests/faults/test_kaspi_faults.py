@@ -7,7 +7,7 @@ import pytest
 
 from backoffice.core.exceptions import ExternalServiceError
 from backoffice.models import SyncRun
-from orders.clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
+from catalog.clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
 from orders.models import Order
 from orders.services.diagnostics import check_kaspi_connection
 from orders.services.imports import run_order_import

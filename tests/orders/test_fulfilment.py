@@ -12,11 +12,11 @@ from orders.services.fulfilment import (
     FulfilmentRefused,
     check_stock,
     daily_summary,
-    follow_kaspi_status,
     process_new_orders,
     purchase_from_alstyle,
     set_fulfilment,
 )
+from orders.services.stages import follow_kaspi_status
 from tests import factories
 
 ALSTYLE = "https://api.al-style.kz/api/"

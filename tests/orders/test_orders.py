@@ -10,8 +10,8 @@ from responses import matchers
 
 from backoffice.core.exceptions import ExternalServiceError
 from backoffice.models import SyncRun
+from catalog.clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
 from catalog.models import Product
-from orders.clients.kaspi_shop import KaspiShopClient, Window, to_ms, windows
 from orders.models import Order, OrderAction, OrderEntry
 from orders.services.diagnostics import check_kaspi_connection
 from orders.services.imports import open_order_windows, refresh_reservations, run_order_import

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from catalog.services.pricing import reprice_and_publish
+from catalog.services.feed import reprice_and_publish
 
 
 class Command(BaseCommand):
