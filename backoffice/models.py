@@ -19,6 +19,9 @@ class SyncRun(models.Model):
         MARKET = "market", _("Kaspi market read")
         REPRICE = "reprice", _("Kaspi repricing")
         CARD_LINKS = "card_links", _("Kaspi card links")
+        ORDER_STOCK = "order_stock", _("Order stock check")
+        PURCHASE = "purchase", _("Supplier purchase")
+        CARD_DATA = "card_data", _("Supplier card data")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
@@ -52,6 +55,8 @@ class SyncRun(models.Model):
     progress_done = models.PositiveIntegerField(_("done"), default=0)
     progress_total = models.PositiveIntegerField(_("total"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # What a run over a staff selection found, one line per item (stock check, purchase).
+    report = models.TextField(_("report"), blank=True)
     task_id = models.CharField(_("task id"), max_length=64, blank=True)
 
     class Meta:

@@ -40,7 +40,7 @@ from .models import (
     Product,
 )
 from .pricelists import PriceListError
-from .services.cards import card_preview, refresh_attributes, refresh_details
+from .services.cards import card_preview, refresh_attributes, request_card_data
 from .services.cutover import cutover_report
 from .services.feed import request_feed_build, store_plan
 from .services.pricelist_export import build_excel
@@ -316,12 +316,8 @@ class ProductAdmin(admin.ModelAdmin):
         description=_("Fetch supplier card data (images, description)"), permissions=["change"]
     )
     def fetch_card_data(self, request, queryset):
-        try:
-            count = refresh_details(queryset[:200])
-        except BackofficeError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return
-        self.message_user(request, _("Supplier card data fetched: %(n)d.") % {"n": count})
+        run = request_card_data(products=queryset, user=request.user)
+        report_enqueue(self, request, run, True, what=_("Supplier card data fetch"))
 
     @admin.action(description=_("Upload cards to Kaspi"), permissions=["change"])
     def upload_cards(self, request, queryset):

@@ -89,3 +89,10 @@ def import_pricelist_task(path: str, source: str, user_id: int | None = None) ->
     finally:
         Path(path).unlink(missing_ok=True)
     return result.counts
+
+
+def card_data_task(run_id: int) -> str:
+    """Supplier card data (images, description) of the products staff ticked."""
+    from .services.cards import run_card_data
+
+    return task_result(run_card_data(run_id=run_id))

@@ -22,12 +22,10 @@ from backoffice.core.exceptions import BackofficeError
 from backoffice.core.formats import local_time, money
 
 from .models import Fulfilment, FulfilmentEvent, Order, OrderAction, OrderEntry, SupplierPurchase
+from .services.batches import request_purchase, request_stock_check
 from .services.fulfilment import (
     TRANSITIONS,
-    check_stock,
-    describe_plan,
     mark_assembled,
-    purchase_from_alstyle,
     resolve_unknown_purchase,
     set_fulfilment,
 )
@@ -578,44 +576,25 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Check supplier stock"), permissions=["change"])
     def check_stock_selected(self, request, queryset):
-        for order in queryset[:50]:
-            try:
-                ok = check_stock(order)
-            except BackofficeError as exc:
-                self.message_user(request, f"{order.code}: {exc}", messages.ERROR)
-                continue
-            self.message_user(
-                request,
-                f"{order.code}: "
-                + (str(_("all lines in stock")) if ok else order.attention_reason),
-                messages.SUCCESS if ok else messages.WARNING,
-            )
+        # Al-Style answers one call per 5 s: the worker does it, the run shows progress.
+        run = request_stock_check(orders=queryset, user=request.user)
+        report_enqueue(self, request, run, True, what=_("Stock check"))
 
     @admin.action(description=_("Order from Al-Style: show what would be sent"))
     def purchase_dry_run(self, request, queryset):
-        for order in queryset[:20]:
-            try:
-                plan = purchase_from_alstyle(order=order, dry_run=True)
-            except BackofficeError as exc:
-                self.message_user(request, f"{order.code}: {exc}", messages.ERROR)
-                continue
-            self.message_user(
-                request,
-                f"{order.code}: {describe_plan(plan)}",
-                messages.WARNING if plan["problems"] else messages.INFO,
-            )
+        run = request_purchase(orders=queryset, user=request.user, dry_run=True)
+        report_enqueue(self, request, run, True, what=_("Purchase check (nothing is sent)"))
 
     @admin.action(description=_("Order from Al-Style…"), permissions=["change"])
     def purchase_selected(self, request, queryset):
         def apply(data):
-            self._each(
-                request,
-                queryset,
-                purchase_from_alstyle,
-                _("Ordered from Al-Style: %(n)d."),
+            run = request_purchase(
+                orders=queryset,
+                user=request.user,
                 attorney=data["attorney"],
                 carrier=data["carrier"],
             )
+            report_enqueue(self, request, run, True, what=_("Purchase from Al-Style"))
 
         return self._with_form(
             request,

@@ -5,6 +5,7 @@ from django.conf import settings
 
 from backoffice.core.runs import task_result
 
+from .services.batches import run_purchase, run_stock_check
 from .services.fulfilment import poll_supplier_purchases, send_daily_summary
 from .services.imports import run_order_import
 
@@ -32,3 +33,13 @@ def poll_supplier_purchases_task() -> str:
         f"open {counts['open']}, changed {counts['changed']}, not in the list "
         f"{counts['missing']}; unknown {counts['unknown']}, found {counts['found']}"
     )
+
+
+def stock_check_task(run_id: int) -> str:
+    """The supplier stock of the orders staff ticked (queued by the admin action)."""
+    return task_result(run_stock_check(run_id=run_id))
+
+
+def purchase_task(run_id: int) -> str:
+    """Buy (or, dry run, plan buying) the orders staff ticked from Al-Style."""
+    return task_result(run_purchase(run_id=run_id))

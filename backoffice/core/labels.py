@@ -107,6 +107,9 @@ RUN_COUNTERS = {
     "new_candidates": pgettext_lazy("run counter", "new candidates"),
     "verify_reads": pgettext_lazy("run counter", "checks read"),
     "verify_unknown": pgettext_lazy("run counter", "checks unknown"),
+    "in_stock": pgettext_lazy("run counter", "all in stock"),
+    "short": pgettext_lazy("run counter", "short of stock"),
+    "purchased": pgettext_lazy("run counter", "ordered from the supplier"),
 }
 
 AUDIT_ACTIONS = {

@@ -223,8 +223,6 @@ def enqueue_job(*, kind: str, task: str, triggered_by: str, user=None, params=No
     Returns `(run, started)`: the new queued run and True, or the run that is already
     queued/running and False (a running job is asked to run once more when done).
     """
-    from django_q.tasks import async_task
-
     existing = (
         SyncRun.objects.filter(kind=kind, status=SyncRun.Status.QUEUED)
         .filter(created_at__gte=_stale_before())
@@ -239,15 +237,40 @@ def enqueue_job(*, kind: str, task: str, triggered_by: str, user=None, params=No
         if running:
             return running, False
     run = create_run(kind=kind, triggered_by=triggered_by, user=user, params=params)
-
-    def _queue():
-        try:
-            task_id = async_task(task, run_id=run.pk, task_name=f"{kind}-run-{run.pk}")
-        except RunFailed:
-            # django-q2's sync mode (the tests) runs the task inline and re-raises its
-            # failure here; the run is recorded as failed, and the caller only queued it.
-            task_id = ""
-        SyncRun.objects.filter(pk=run.pk).update(task_id=str(task_id or "")[:64])
-
-    transaction.on_commit(_queue)
+    transaction.on_commit(lambda: _queue(run, task))
     return run, True
+
+
+def _queue(run: SyncRun, task: str) -> None:
+    from django_q.tasks import async_task
+
+    try:
+        task_id = async_task(task, run_id=run.pk, task_name=f"{run.kind}-run-{run.pk}")
+    except RunFailed:
+        # django-q2's sync mode (the tests) runs the task inline and re-raises its
+        # failure here; the run is recorded as failed, and the caller only queued it.
+        task_id = ""
+    SyncRun.objects.filter(pk=run.pk).update(task_id=str(task_id or "")[:64])
+
+
+def enqueue_run(*, kind: str, task: str, triggered_by: str, user=None, params=None) -> SyncRun:
+    """Queue `task` for one staff selection (the orders ticked in an action): always a run
+    of its own, never joined to another one, since another run holds another selection.
+
+    The task runs it with `run_queued`. Such runs take no kind lock: two may run at once,
+    and the rate-limited API's shared budget paces their calls.
+    """
+    run = create_run(kind=kind, triggered_by=triggered_by, user=user, params=params)
+    transaction.on_commit(lambda: _queue(run, task))
+    return run
+
+
+def run_queued(*, run_id: int, job: Job) -> SyncRun:
+    """Run a run queued by `enqueue_run`, once: a task handed out twice finds it taken."""
+    claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.QUEUED).update(
+        status=SyncRun.Status.RUNNING, started_at=timezone.now()
+    )
+    run = SyncRun.objects.get(pk=run_id)
+    if claimed:
+        _execute(run, job)
+    return run

@@ -20,6 +20,8 @@ from django.utils import timezone
 from jsonschema import Draft4Validator
 
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.runs import enqueue_run, heartbeat, run_queued
+from backoffice.models import SyncRun
 
 from ..clients.kaspi_content import KaspiContentClient
 from ..models import (
@@ -121,8 +123,9 @@ def import_schema() -> dict:
 # --- Supplier card data --------------------------------------------------------------------
 
 
-def refresh_details(products, *, client=None, chunk: int | None = None) -> int:
-    """Fetch images, description, weight and properties from Al-Style for `products`."""
+def refresh_details(products, *, client=None, chunk: int | None = None, run=None) -> int:
+    """Fetch images, description, weight and properties from Al-Style for `products`
+    (with `run`, its progress is recorded after each call)."""
     from django.conf import settings
 
     from ..clients.alstyle import AlStyleClient
@@ -140,7 +143,35 @@ def refresh_details(products, *, client=None, chunk: int | None = None) -> int:
             product.details = normalise_details(item)
             product.save(update_fields=["details"])
             done += 1
+        if run is not None:
+            heartbeat(run, done=min(start + chunk, len(products)), total=len(products))
     return done
+
+
+MAX_DETAIL_PRODUCTS = 200  # one staff selection
+
+
+def request_card_data(*, products, user=None, triggered_by: str = "user"):
+    """Queue the supplier card data of the ticked products (Al-Style: one call per 5 s for
+    each ALSTYLE_DETAILS_CHUNK products, so never inside the web request)."""
+    ids = sorted(products.values_list("pk", flat=True)[:MAX_DETAIL_PRODUCTS])
+    return enqueue_run(
+        kind=SyncRun.Kind.CARD_DATA,
+        task="catalog.tasks.card_data_task",
+        triggered_by=triggered_by,
+        user=user,
+        params={"products": ids},
+    )
+
+
+def run_card_data(*, run_id: int, client=None):
+    def job(run):
+        products = Product.objects.filter(pk__in=run.params.get("products") or []).order_by("pk")
+        heartbeat(run, done=0, total=products.count(), force=True)
+        run.count("updated", refresh_details(products, client=client, run=run))
+        heartbeat(run, force=True)
+
+    return run_queued(run_id=run_id, job=job)
 
 
 def normalise_details(item: dict) -> dict:
