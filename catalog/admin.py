@@ -19,7 +19,6 @@ from django.utils.translation import ngettext
 
 from backoffice.core import labels
 from backoffice.core.admin_helpers import ReadOnlyAdmin, ReadOnlyInline, pretty_json, report_enqueue
-from backoffice.core.audit import audit, snapshot
 from backoffice.core.exceptions import BackofficeError
 
 from .clients.pricelist_url import download_pricelist
@@ -44,17 +43,21 @@ from .services.cards import card_preview, refresh_attributes, request_card_data
 from .services.cutover import cutover_report
 from .services.feed import request_feed_build, store_plan
 from .services.pricelist_export import build_excel
-from .services.pricelist_import import import_pricelist, release_offer, resolve_offer
-from .services.pricing import preview_prices, reprice_products
+from .services.pricelist_import import (
+    import_pricelist,
+    release_offer,
+    request_pricelist_import,
+    resolve_offer,
+)
+from .services.pricing import (
+    approve_prices,
+    delete_price_rule,
+    preview_prices,
+    save_price_rule,
+)
+from .services.products import AUDITED_FIELDS, save_product, set_kaspi_enabled
 from .services.sync import request_catalog_sync
 from .skus import sku_warnings
-
-
-def _audit_bulk(request, queryset, action: str) -> None:
-    skus = list(queryset.values_list("sku", flat=True)[:1000])
-    audit(
-        user=request.user, action=action, after={"skus": skus}, note=f"{queryset.count()} products"
-    )
 
 
 class CardFilter(admin.SimpleListFilter):
@@ -249,22 +252,11 @@ class ProductAdmin(admin.ModelAdmin):
             return _("price on request")
         return obj.kaspi_price if obj.kaspi_price is not None else "—"
 
-    AUDITED = ["kaspi_enabled", "sku", "manual_price", "preorder_days"]
-
     def save_model(self, request, obj, form, change):
-        changed = [name for name in self.AUDITED if name in form.changed_data]
-        before = {name: form.initial.get(name) for name in changed}
-        super().save_model(request, obj, form, change)
-        if changed:
-            audit(
-                user=request.user,
-                action="product.change",
-                obj=obj,
-                before=before,
-                after=snapshot(obj, changed),
-            )
-        if "manual_price" in changed:
-            reprice_products(queryset=Product.objects.filter(pk=obj.pk))
+        before = {
+            name: form.initial.get(name) for name in AUDITED_FIELDS if name in form.changed_data
+        }
+        changed = save_product(product=obj, before=before, user=request.user)
         if "sku" in changed and sku_warnings(obj.sku):
             self.message_user(
                 request,
@@ -352,8 +344,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Enable on Kaspi"), permissions=["change"])
     def enable_on_kaspi(self, request, queryset):
-        _audit_bulk(request, queryset, "product.enable_on_kaspi")
-        count = queryset.update(kaspi_enabled=True)
+        count = set_kaspi_enabled(products=queryset, enabled=True, user=request.user)
         self.message_user(
             request,
             ngettext("%(n)d product enabled on Kaspi.", "%(n)d products enabled on Kaspi.", count)
@@ -362,8 +353,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Disable on Kaspi"), permissions=["change"])
     def disable_on_kaspi(self, request, queryset):
-        _audit_bulk(request, queryset, "product.disable_on_kaspi")
-        count = queryset.update(kaspi_enabled=False)
+        count = set_kaspi_enabled(products=queryset, enabled=False, user=request.user)
         self.message_user(
             request,
             ngettext("%(n)d product disabled on Kaspi.", "%(n)d products disabled on Kaspi.", count)
@@ -383,8 +373,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve new supplier prices (unfreeze)"), permissions=["change"])
     def approve_prices(self, request, queryset):
-        _audit_bulk(request, queryset.filter(price_review=True), "product.approve_prices")
-        counts = reprice_products(queryset=queryset.filter(price_review=True), approve=True)
+        counts = approve_prices(products=queryset, user=request.user)
         self.message_user(
             request, _("Prices approved and recomputed: %(n)d.") % {"n": counts["changed"]}
         )
@@ -442,53 +431,17 @@ class PriceRuleAdmin(admin.ModelAdmin):
             request, _("Kaspi prices are being recomputed; the price list is rebuilt after.")
         )
 
-    RULE_FIELDS = [
-        "name",
-        "active",
-        "scope",
-        "category_id",
-        "brand_id",
-        "band_min",
-        "band_max",
-        "base",
-        "markup_percent",
-        "markup_fixed",
-        "min_margin",
-        "rounding",
-        "priority",
-    ]
-
     def save_model(self, request, obj, form, change):
-        before = snapshot(PriceRule.objects.get(pk=obj.pk), self.RULE_FIELDS) if change else {}
-        super().save_model(request, obj, form, change)
-        audit(
-            user=request.user,
-            action="price_rule.change" if change else "price_rule.add",
-            obj=obj,
-            before=before,
-            after=snapshot(obj, self.RULE_FIELDS),
-        )
+        save_price_rule(rule=obj, user=request.user)
         self._reprice_later(request)
 
     def delete_model(self, request, obj):
-        audit(
-            user=request.user,
-            action="price_rule.delete",
-            obj=obj,
-            before=snapshot(obj, self.RULE_FIELDS),
-        )
-        super().delete_model(request, obj)
+        delete_price_rule(rule=obj, user=request.user)
         self._reprice_later(request)
 
     def delete_queryset(self, request, queryset):
         for rule in queryset:
-            audit(
-                user=request.user,
-                action="price_rule.delete",
-                obj=rule,
-                before=snapshot(rule, self.RULE_FIELDS),
-            )
-        super().delete_queryset(request, queryset)
+            delete_price_rule(rule=rule, user=request.user)
         self._reprice_later(request)
 
 
@@ -848,19 +801,13 @@ class PriceListImportAdmin(ReadOnlyAdmin):
         return Path(name).name, upload.name, Path(name)
 
     def _apply(self, request, token: str, source: str):
-        from django_q.tasks import async_task
-
         saved = _upload_dir() / Path(token).name  # a bare name: no path from the form
         if not saved.is_file():
             self.message_user(
                 request, _("The previewed file is gone; upload it again."), messages.ERROR
             )
             return redirect("admin:catalog_pricelistimport_upload")
-        user_id = request.user.pk
-        transaction.on_commit(
-            lambda: async_task("catalog.tasks.import_pricelist_task", str(saved), source, user_id)
-        )
-        audit(user=request.user, action="pricelist.import_queued", note=source[:200])
+        request_pricelist_import(path=saved, source=source, user=request.user)
         self.message_user(
             request,
             _(

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.core.formats import local_time
 
+from .rules import NO_PRICE_AT_OR_BELOW
 from .skus import SKU_MAX_LENGTH, sku_errors
 
 
@@ -270,11 +271,12 @@ class CatalogListing(models.Model):
 
 # Products Kaspi may sell now: the feed writes them with available="yes". Units reserved
 # by open Kaspi orders are not offered again; a frozen price below break-even is not sold.
+# The rule is catalog/rules.py's; this is its query (rules.is_offerable is its row twin).
 OFFERABLE = Q(
     listed=True,
     kaspi_enabled=True,
     price_on_request=False,
-    kaspi_price__gt=1,
+    kaspi_price__gt=NO_PRICE_AT_OR_BELOW,
     below_cost=False,
 ) & (Q(available=True, quantity__gt=F("reserved_quantity")) | Q(preorder_days__gt=0))
 

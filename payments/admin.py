@@ -15,13 +15,12 @@ from backoffice.core.admin_helpers import (
     ReadOnlyInline,
     pretty_json,
 )
-from backoffice.core.audit import audit
 from backoffice.core.exceptions import BackofficeError
 from backoffice.core.formats import money
 from backoffice.core.logging import mask
 
 from .models import KaspiQrDevice, Payment, PaymentEvent, WebhookDelivery
-from .services.events import apply_payment_event
+from .services.events import record_manual_refund
 from .services.intake import import_payments, process_delivery
 from .services.polling import poll_payment
 from .services.qr import qr_svg
@@ -129,25 +128,11 @@ class PaymentAdmin(KeepRecordsMixin, admin.ModelAdmin):
     @admin.action(description=_("Refund (record a manual refund)"), permissions=["change"])
     def refund(self, request, queryset):
         for payment in queryset:
-            before = payment.status
             try:
-                apply_payment_event(
-                    payment_id=payment.pk,
-                    source="staff",
-                    key=f"{payment.pk}:refunded",
-                    status="refunded",
-                    note=f"manual refund by {request.user.username}",
-                )
+                record_manual_refund(payment=payment, user=request.user)
             except BackofficeError as exc:
                 self.message_user(request, f"{payment.reference}: {exc}", messages.ERROR)
                 continue
-            audit(
-                user=request.user,
-                action="payment.refund",
-                obj=payment,
-                before={"status": before},
-                after={"status": "refunded"},
-            )
             self.message_user(
                 request,
                 _("%(ref)s recorded as refunded. Make the refund itself in the Kaspi Pay app.")
@@ -191,23 +176,16 @@ class PaymentAdmin(KeepRecordsMixin, admin.ModelAdmin):
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid() and self.has_change_permission(request):
             report = import_payments(
-                form.cleaned_data["file"].read(), apply=form.cleaned_data["confirm"]
+                form.cleaned_data["file"].read(),
+                apply=form.cleaned_data["confirm"],
+                user=request.user,
+                name=form.cleaned_data["file"].name,
             )
             if report.errors:
                 self.message_user(
                     request, _("Nothing applied: the file has errors."), messages.ERROR
                 )
             elif form.cleaned_data["confirm"]:
-                audit(
-                    user=request.user,
-                    action="payment.import",
-                    after={
-                        "applied": report.applied,
-                        "duplicates": report.duplicates,
-                        "rows": report.rows,
-                    },
-                    note=form.cleaned_data["file"].name,
-                )
                 self.message_user(
                     request,
                     _("Applied: %(a)d, duplicates skipped: %(d)d.")

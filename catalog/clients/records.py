@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 
+from ..rules import is_price_on_request
+
 _DIGITS = re.compile(r"\d+")
 
 
@@ -38,7 +40,7 @@ class ProductRecord:
 
     @property
     def price_on_request(self) -> bool:
-        return self.price1 is None or self.price1 <= 1
+        return is_price_on_request(self.price1)
 
     def data_hash(self) -> str:
         # A plain tuple of the fields: dataclasses.asdict deep-copies and is 10× slower.

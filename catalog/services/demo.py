@@ -4,6 +4,7 @@ import random
 
 from ..clients.records import parse_element
 from ..models import PriceRule, Product
+from ..rules import is_price_on_request
 from .pricing import reprice_products
 from .sync import sync_brands, sync_categories, upsert_products
 
@@ -37,6 +38,8 @@ def demo_elements(count: int = 60) -> list[dict]:
         category, pattern, price1, price2 = ITEMS[index % len(ITEMS)]
         brand = BRANDS[index % len(BRANDS)]
         quantity = rng.choice([0, 0, 3, 7, 12, ">50", ">100", "<10"])
+        if not is_price_on_request(price1):
+            price1 += 100 * (index // len(ITEMS))
         elements.append(
             {
                 "article": 10001 + index,
@@ -45,7 +48,7 @@ def demo_elements(count: int = 60) -> list[dict]:
                 "full_name": pattern.format(b=brand) + f", модель {index}",
                 "category": category,
                 "brand": brand,
-                "price1": price1 if price1 <= 1 else price1 + 100 * (index // len(ITEMS)),
+                "price1": price1,
                 "price2": price2,
                 "quantity": quantity,
                 "isnew": int(index % 11 == 0),

@@ -48,6 +48,7 @@ from ..feedxml import (
     header,
 )
 from ..models import OFFERABLE, FeedBuild, Product
+from ..rules import has_price, is_offerable
 from ..skus import sku_is_valid
 from .feed_prices import applied_city_prices, offer_city_prices, price_xml
 from .legacy_offers import legacy_feed_offers, legacy_store_ids, write_legacy_offers
@@ -317,13 +318,16 @@ def write_feed(
             skipped.append(sku)
             continue
         free = quantity - reserved
-        offerable = bool(
-            listed
-            and enabled
-            and not on_request
-            and not below_cost
-            and (kaspi_price or 0) > 1
-            and ((available and free > 0) or preorder_days > 0)
+        offerable = is_offerable(
+            listed=listed,
+            kaspi_enabled=enabled,
+            price_on_request=on_request,
+            kaspi_price=kaspi_price,
+            below_cost=below_cost,
+            available=available,
+            quantity=quantity,
+            reserved_quantity=reserved,
+            preorder_days=preorder_days,
         )
         if offerable:
             price = kaspi_price
@@ -336,10 +340,10 @@ def write_feed(
         prices = offer_city_prices(price, applied) if applied else None
         if (
             type(price) is not int
-            or price <= 1
+            or not has_price(price)
             or stock < 0
             or not 0 <= preorder <= PREORDER_MAX_DAYS
-            or (prices and not all(type(p) is int and p > 1 for p in prices.values()))
+            or (prices and not all(type(p) is int and has_price(p) for p in prices.values()))
         ):
             skipped.append(sku)
             continue

@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ..models import LegacyOffer, Product
+from ..rules import has_price
 from ..skus import sku_is_valid
 
 
@@ -50,8 +51,8 @@ def legacy_store_ids(now=None) -> list[str]:
 def _prices(offer: LegacyOffer) -> dict[str, int] | None:
     if offer.city_prices:
         prices = {city: int(price) for city, price in offer.city_prices.items()}
-        return prices if all(price > 1 for price in prices.values()) else None
-    return {"": offer.price} if offer.price and offer.price > 1 else None
+        return prices if all(has_price(price) for price in prices.values()) else None
+    return {"": offer.price} if has_price(offer.price) else None
 
 
 def write_legacy_offers(element, write, offers, *, ns: str, text, preorder_cap: int) -> int:

@@ -41,6 +41,7 @@ from backoffice.core.db import insert_rows
 
 from ..models import LegacyOffer, PriceListImport, Product
 from ..pricelists import OldOffer, PriceListError, PriceListReader
+from ..rules import has_price
 from ..skus import derive_sku, sku_errors
 
 logger = logging.getLogger(__name__)
@@ -268,6 +269,17 @@ def file_digest(path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()
+
+
+def request_pricelist_import(*, path, source: str, user=None) -> None:
+    """Queue the import of a saved (previewed) price list for the worker; audited here."""
+    from django_q.tasks import async_task
+
+    user_id = getattr(user, "pk", None)
+    transaction.on_commit(
+        lambda: async_task("catalog.tasks.import_pricelist_task", str(path), source, user_id)
+    )
+    audit(user=user, action="pricelist.import_queued", note=source[:200])
 
 
 def import_pricelist(
@@ -603,7 +615,7 @@ def _give_skus(rows: list[Row], index: ProductIndex, now) -> int:
     held = {index.sku_of.get(pk) for pk in changes}
     parked = ({"id": pk, "sku": f"~{pk}~"} for pk, sku in changes.items() if sku in held)
     update_rows(Product, parked, ["sku"])
-    fresh = _never_published([pk for pk, (_sku, price) in wanted.items() if price > 1])
+    fresh = _never_published([pk for pk, (_sku, price) in wanted.items() if has_price(price)])
     updates = (
         {"id": pk, "sku": sku, "feed_available": False, "feed_price": price, "offer_off_since": now}
         for pk, (sku, price) in wanted.items()
@@ -626,7 +638,7 @@ def _never_published(ids: list[int]) -> set[int]:
 
 def _mark_as_published(prices: dict[int, int], now) -> None:
     """Products we never published: the old file is the last published file."""
-    fresh = _never_published([pk for pk, price in prices.items() if price and price > 1])
+    fresh = _never_published([pk for pk, price in prices.items() if has_price(price)])
     update_rows(
         Product,
         (

@@ -14,11 +14,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from backoffice.core.audit import audit, snapshot
+
 from ..models import Category, CityPrice, KaspiCommission, PriceRule, Product
+from ..rules import has_price
 
 logger = logging.getLogger(__name__)
-
-NO_PRICE_AT_OR_BELOW = 1  # Al-Style marks "price on request" with price1 ≤ 1
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def frozen_below_cost(product) -> bool:
     if not product.price_review or not product.kaspi_price:
         return False
     dealer = product.price1
-    if dealer is None or dealer <= NO_PRICE_AT_OR_BELOW:
+    if not has_price(dealer):
         return False
     return product.kaspi_price < break_even_price(dealer_price=dealer)
 
@@ -130,7 +131,7 @@ def kaspi_price(
 ) -> PriceQuote:
     """The price Kaspi should show for `product`, in whole tenge, or None with a reason."""
     if product.manual_price is not None:
-        if product.manual_price > NO_PRICE_AT_OR_BELOW:
+        if has_price(product.manual_price):
             return PriceQuote(int(product.manual_price), None, "manual price")
         return PriceQuote(None, None, "manual price must be above 1 tenge")
     if product.price_on_request:
@@ -139,14 +140,14 @@ def kaspi_price(
     if rule is None:
         return PriceQuote(None, None, "no price rule applies")
     base = getattr(product, rule.base)
-    if base is None or base <= NO_PRICE_AT_OR_BELOW:
+    if not has_price(base):
         return PriceQuote(None, rule, f"{rule.base} is not set")
     value = Decimal(base) * (Decimal(100) + rule.markup_percent) / Decimal(100)
     value += Decimal(rule.markup_fixed)
-    if product.price1 and product.price1 > NO_PRICE_AT_OR_BELOW:
+    if has_price(product.price1):
         value = max(value, Decimal(product.price1 + rule.min_margin))
     price = round_price(value, rule.rounding)
-    if price <= NO_PRICE_AT_OR_BELOW:
+    if not has_price(price):
         return PriceQuote(None, rule, "computed price is not above 1 tenge")
     return PriceQuote(price, rule, rule.name)
 
@@ -204,9 +205,9 @@ class Pricer:
 def flag_price_anomaly(product: Product, old_price1: int | None) -> bool:
     """Freeze the Kaspi price when the dealer price moved by more than PRICE_ANOMALY_SHARE."""
     new = product.price1
-    if not old_price1 or old_price1 <= NO_PRICE_AT_OR_BELOW or not new:
+    if not has_price(old_price1) or not new:
         return False
-    if new <= NO_PRICE_AT_OR_BELOW:
+    if not has_price(new):
         return False
     share = abs(Decimal(new) - Decimal(old_price1)) / Decimal(old_price1)
     if share <= Decimal(str(settings.PRICE_ANOMALY_SHARE)):
@@ -312,3 +313,53 @@ class CommissionTable:
         if KaspiCommission.DEFAULT in self.rates:
             return self.rates[KaspiCommission.DEFAULT]
         return _percent(settings.KASPI_COMMISSION_PERCENT)
+
+
+# --- Staff changes (audited here, whoever calls: admin, command, task) ---------------------
+
+PRICE_RULE_FIELDS = [
+    "name",
+    "active",
+    "scope",
+    "category_id",
+    "brand_id",
+    "band_min",
+    "band_max",
+    "base",
+    "markup_percent",
+    "markup_fixed",
+    "min_margin",
+    "rounding",
+    "priority",
+]
+
+
+def approve_prices(*, products, user=None) -> dict:
+    """Staff approve the frozen new supplier prices of `products`: audited, then repriced."""
+    frozen = products.filter(price_review=True)
+    audit(
+        user=user,
+        action="product.approve_prices",
+        after={"skus": list(frozen.values_list("sku", flat=True)[:1000])},
+        note=f"{frozen.count()} products",
+    )
+    return reprice_products(queryset=frozen, approve=True)
+
+
+def save_price_rule(*, rule: PriceRule, user=None) -> PriceRule:
+    """Add or change a price rule, with its before/after in the audit log."""
+    stored = PriceRule.objects.filter(pk=rule.pk).first() if rule.pk else None
+    rule.save()
+    audit(
+        user=user,
+        action="price_rule.change" if stored else "price_rule.add",
+        obj=rule,
+        before=snapshot(stored, PRICE_RULE_FIELDS) if stored else {},
+        after=snapshot(rule, PRICE_RULE_FIELDS),
+    )
+    return rule
+
+
+def delete_price_rule(*, rule: PriceRule, user=None) -> None:
+    audit(user=user, action="price_rule.delete", obj=rule, before=snapshot(rule, PRICE_RULE_FIELDS))
+    rule.delete()

@@ -33,8 +33,9 @@ from ..models import (
     Product,
     RepricingRule,
 )
+from ..rules import has_price
 from .market import best_sellers
-from .pricing import NO_PRICE_AT_OR_BELOW, CommissionTable, Pricer, break_even_price
+from .pricing import CommissionTable, Pricer, break_even_price
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def bounds(product: Product, link: KaspiCardLink, rule: RepricingRule, ctx: Cont
     """(floor, ceiling, commission %): break-even + margin, never below the staff floor."""
     commission = ctx.commissions.percent(link.master_category)
     floor = None
-    if product.price1 and product.price1 > NO_PRICE_AT_OR_BELOW:
+    if has_price(product.price1):
         floor = break_even_price(
             dealer_price=product.price1,
             master_category=link.master_category,
@@ -195,7 +196,7 @@ def bounds(product: Product, link: KaspiCardLink, rule: RepricingRule, ctx: Cont
     if not ceiling:
         # The higher of the supplier's retail price and our fixed-markup price: the most
         # either of our usual price policies would ask.
-        retail = product.price2 if (product.price2 or 0) > NO_PRICE_AT_OR_BELOW else None
+        retail = product.price2 if has_price(product.price2) else None
         markup = ctx.pricer.quote(product, market=False).price
         ceiling = max([p for p in (retail, markup) if p], default=None)
     return floor, (int(ceiling) if ceiling else None), commission
@@ -208,7 +209,7 @@ def propose(product: Product, city: str, state: MarketState | None, ctx: Context
     keep = lambda reason, **kw: Proposal(product, city, old, None, reason, **kw)  # noqa: E731
     if product.manual_price is not None:
         return keep(_("manual price"))
-    if product.price_on_request or not old or old <= NO_PRICE_AT_OR_BELOW:
+    if product.price_on_request or not has_price(old):
         return keep(_("not offered at a price"))
     if state is None:
         return keep(_("market not read yet"))

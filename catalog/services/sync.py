@@ -27,6 +27,7 @@ from backoffice.models import SyncRun
 from ..clients.alstyle import AlStyleClient
 from ..clients.records import BadRecord, ProductRecord, parse_element, parse_money, parse_quantity
 from ..models import Brand, CatalogListing, Category, Product, SupplierCheck
+from ..rules import is_price_on_request
 from ..skus import derive_sku
 from .budget import CallBudget, plan_run, record_checks, stock_articles
 from .pricing import PRICING_FIELDS, Pricer, flag_price_anomaly
@@ -735,7 +736,7 @@ def _apply_stock(chunk, answer, *, run, pricer, dry_run) -> None:
             continue
         old_price1 = product.price1
         product.price1, product.price2, product.quantity, product.quantity_raw = new
-        product.price_on_request = price1 is None or price1 <= 1
+        product.price_on_request = is_price_on_request(price1)
         product.available = quantity > 0
         # The next full sync re-hashes the record; clearing the hash makes it write once.
         product.data_hash = ""

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from backoffice.core.audit import audit
 from backoffice.core.exceptions import BackofficeError
 
 from ..models import Payment, PaymentEvent
@@ -105,6 +106,27 @@ def apply_payment_event(
     if changed:
         logger.info("payment %s: %s → %s (%s)", payment.reference, before, payment.status, source)
     return EventResult(payment, event, changed=changed)
+
+
+def record_manual_refund(*, payment: Payment, user=None) -> EventResult:
+    """Staff refunded `payment` outside the system (the Kaspi Pay app): the event, and its
+    audit entry, whoever records it (admin, command, API)."""
+    before = payment.status
+    result = apply_payment_event(
+        payment_id=payment.pk,
+        source="staff",
+        key=f"{payment.pk}:refunded",
+        status="refunded",
+        note=f"manual refund by {getattr(user, 'username', '') or 'system'}",
+    )
+    audit(
+        user=user,
+        action="payment.refund",
+        obj=payment,
+        before={"status": before},
+        after={"status": "refunded"},
+    )
+    return result
 
 
 def mark_order_paid(payment: Payment) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
+from backoffice.core.audit import audit
+
 from ..models import Payment, WebhookDelivery
 from .events import PaymentRejected, apply_payment_event
 
@@ -170,11 +172,12 @@ class ImportReport:
     preview: list[str] = field(default_factory=list)
 
 
-def import_payments(data: bytes, *, apply: bool = True) -> ImportReport:
+def import_payments(data: bytes, *, apply: bool = True, user=None, name: str = "") -> ImportReport:
     """Validate every row, then apply all of them in one transaction, or none.
 
     `data` is the file's bytes (a UTF-8 BOM, as Excel writes, is accepted). Rows already
-    applied (same transactionId and status) are counted as duplicates and skipped.
+    applied (same transactionId and status) are counted as duplicates and skipped. An
+    applied file is audited (`user`, the file `name`), whoever imports it.
     """
     report = ImportReport()
     if len(data) > settings.PAYMENTS_IMPORT_MAX_BYTES:
@@ -226,4 +229,11 @@ def import_payments(data: bytes, *, apply: bool = True) -> ImportReport:
     except NotificationError as exc:
         report.errors.append(str(exc))
         report.applied = 0
+        return report
+    audit(
+        user=user,
+        action="payment.import",
+        after={"applied": report.applied, "duplicates": report.duplicates, "rows": report.rows},
+        note=name[:500],
+    )
     return report

@@ -20,7 +20,7 @@ class Command(BaseCommand):
             data = Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc}") from None
-        report = import_payments(data, apply=not dry_run)
+        report = import_payments(data, apply=not dry_run, name=Path(file).name)
         for line in report.preview:
             self.stdout.write(line)
         if report.errors:
