@@ -41,6 +41,44 @@ def setup():
     call_command("createcachetable", verbosity=0)
 
 
+def insert_products(n: int, name, extra=None) -> None:
+    """Delete every product and price-list build, then insert `n` products fast
+    (backoffice.core.db.insert_rows): article 100000+i, SKU AS100000+i, 50 brands, stock
+    i % 20 (none: not available), dealer prices 1000+i / 1200+i, Kaspi price 1500+i;
+    `name(i)` is product i's name, `extra(i)` (a dict) any other column."""
+    from django.utils import timezone
+
+    from backoffice.core.db import insert_rows
+    from catalog.models import Brand, FeedBuild, Product
+
+    Product.objects.all().delete()
+    FeedBuild.objects.all().delete()
+    brands = [Brand.objects.get_or_create(name=f"Brand {b}")[0] for b in range(50)]
+    now = timezone.now()
+    rows = []
+    for i in range(n):
+        rows.append(
+            {
+                "article": str(100000 + i),
+                "sku": f"AS{100000 + i}",
+                "name": name(i),
+                "brand_id": brands[i % 50].pk,
+                "price1": 1000 + i,
+                "price2": 1200 + i,
+                "quantity": i % 20,
+                "available": i % 20 > 0,
+                "kaspi_price": 1500 + i,
+                "first_seen": now,
+                "last_seen": now,
+                **(extra(i) if extra else {}),
+            }
+        )
+        if len(rows) == 5000:
+            insert_rows(Product, rows)
+            rows = []
+    insert_rows(Product, rows)
+
+
 def rss_mb() -> float:
     """Peak resident set size of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -28,52 +28,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def populate():
-    from django.utils import timezone
-
-    from backoffice.core.db import insert_rows
-    from catalog.models import Brand, FeedBuild, Product
-
-    Product.objects.all().delete()
-    FeedBuild.objects.all().delete()
-    brands = [Brand.objects.get_or_create(name=f"Brand {b}")[0] for b in range(50)]
-    now = timezone.now()
-    rows = []
-    for i in range(N):
-        rows.append(
-            {
-                "article": str(100000 + i),
-                "sku": f"AS{100000 + i}",
-                "name": f"Товар {i} & <demo> «{i % 97}» " + "x" * (i % 40),
-                "brand_id": brands[i % 50].pk,
-                "price1": 1000 + i,
-                "price2": 1200 + i,
-                "quantity": i % 20,
-                "available": i % 20 > 0,
-                "kaspi_price": 1500 + i,
-                "first_seen": now,
-                "last_seen": now,
-            }
-        )
-        if len(rows) == 5000:
-            insert_rows(Product, rows)
-            rows = []
-    insert_rows(Product, rows)
+    _setup.insert_products(N, lambda i: f"Товар {i} & <demo> «{i % 97}» " + "x" * (i % 40))
 
 
 def naive_baseline(path):
     from lxml import etree
 
-    from catalog.services.feed import NS, ROW_FIELDS, feed_rows
+    from catalog.services.feed import NS, ROW_FIELDS, brand_names, feed_rows
 
     root = etree.Element(f"{{{NS}}}kaspi_catalog", nsmap={None: NS})
     etree.SubElement(root, f"{{{NS}}}company").text = "C"
     etree.SubElement(root, f"{{{NS}}}merchantid").text = "M"
     offers = etree.SubElement(root, f"{{{NS}}}offers")
+    names = brand_names()
     for values in feed_rows():
         row = dict(zip(ROW_FIELDS, values, strict=True))
         offer = etree.SubElement(offers, f"{{{NS}}}offer", sku=row["sku"])
         etree.SubElement(offer, f"{{{NS}}}model").text = row["name"]
-        etree.SubElement(offer, f"{{{NS}}}brand").text = row["brand__name"]
+        etree.SubElement(offer, f"{{{NS}}}brand").text = names.get(row["brand_id"])
         av = etree.SubElement(offer, f"{{{NS}}}availabilities")
         etree.SubElement(
             av,
@@ -84,6 +56,20 @@ def naive_baseline(path):
         )
         etree.SubElement(offer, f"{{{NS}}}price").text = str(row["kaspi_price"])
     Path(path).write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+
+
+def timed_build():
+    """build_feed with its phase timings printed under the figure."""
+    from catalog.services.feed import build_feed
+
+    timings = {}
+    build = build_feed(timings=timings)
+    build.timings = timings
+    return build
+
+
+def phases(build):
+    return "  phases: " + ", ".join(f"{k} {v:.2f}" for k, v in build.timings.items())
 
 
 def measure(label, func):
@@ -164,23 +150,28 @@ def main():
     _setup.setup()
     from django.conf import settings
 
-    from catalog.services.feed import build_feed, feed_path
+    from catalog.services.feed import feed_path
 
     populate()
     print(f"products: {N}; {load()}")
-    first, first_growth, build = measure("ours, first build (writes every row's state)", build_feed)
+    first, first_growth, build = measure(
+        "ours, first build (records every offer's state)", timed_build
+    )
     print(f"  offers={build.offers_total} bytes={build.size_bytes} status={build.status}")
+    print(phases(build))
     changed = change_prices()
     elapsed, growth, build = measure(
-        f"ours, rebuild after {changed} price changes: build + check + publish", build_feed
+        f"ours, rebuild after {changed} price changes: build + check + publish", timed_build
     )
     print(f"  offers={build.offers_total} bytes={build.size_bytes} diff={build.diff}")
+    print(phases(build))
     etag_before = os.stat(feed_path()).st_mtime_ns
-    same, same_growth, build = measure("ours, unchanged rebuild (publishes nothing)", build_feed)
+    same, same_growth, build = measure("ours, unchanged rebuild (publishes nothing)", timed_build)
     print(
         f"  unchanged={build.diff['unchanged']} "
         f"file untouched={os.stat(feed_path()).st_mtime_ns == etag_before}"
     )
+    print(phases(build))
     base_elapsed, base_growth, _ = measure(
         "naive baseline: whole tree + tostring (no validation)",
         lambda: naive_baseline(Path(settings.FEED_DIR) / "naive.xml"),
@@ -237,7 +228,10 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=10)
-    memory = max(growth, first_growth, same_growth)
+    from catalog.services.feed import CheckedSink
+
+    helper = CheckedSink.check_rss_mb or 0.0
+    memory = max(growth, first_growth, same_growth) + helper
     passed = (
         max(elapsed, same) <= 1.0 and first <= 1.5 and memory <= 50 and ratio >= 2 and rate >= 300
     )
@@ -245,7 +239,7 @@ def main():
     print(
         f"targets: rebuild ≤ 1.0 s: {elapsed:.2f} (unchanged {same:.2f}); first build "
         f"≤ 1.5 s: {first:.2f}; ≥ 2x the naive baseline: {ratio:.2f}x; RSS growth ≤ 50 MB: "
-        f"{memory:.1f} (no helper process); 304 ≥ 300/s: {rate:.0f} "
+        f"{memory:.1f} (with the check process's {helper:.1f}); 304 ≥ 300/s: {rate:.0f} "
         f"-> {'PASS' if passed else 'FAIL'}"
     )
 

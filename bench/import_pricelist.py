@@ -36,40 +36,17 @@ def part_number(i: int) -> str:
 
 
 def populate(path: Path) -> None:
-    from django.utils import timezone
     from lxml import etree
 
-    from backoffice.core.db import insert_rows
-    from catalog.models import Brand, FeedBuild, LegacyOffer, PriceListImport, Product
+    from catalog.models import LegacyOffer, PriceListImport
 
     LegacyOffer.objects.all().delete()
     PriceListImport.objects.all().delete()
-    Product.objects.all().delete()
-    FeedBuild.objects.all().delete()
-    brands = [Brand.objects.get_or_create(name=f"Brand {b}")[0] for b in range(50)]
-    now = timezone.now()
-    rows = []
-    for i in range(N):
-        rows.append(
-            {
-                "article": str(100000 + i),
-                "article_pn": part_number(i),
-                "sku": f"AS{100000 + i}",
-                "name": f"Товар {i} модель {i % 997}",
-                "brand_id": brands[i % 50].pk,
-                "price1": 1000 + i,
-                "price2": 1200 + i,
-                "quantity": i % 20,
-                "available": i % 20 > 0,
-                "kaspi_price": 1500 + i,
-                "first_seen": now,
-                "last_seen": now,
-            }
-        )
-        if len(rows) == 5000:
-            insert_rows(Product, rows)
-            rows = []
-    insert_rows(Product, rows)
+    _setup.insert_products(
+        N,
+        lambda i: f"Товар {i} модель {i % 997}",
+        lambda i: {"article_pn": part_number(i)},
+    )
     ns = "kaspiShopping"
     with etree.xmlfile(str(path), encoding="utf-8") as xf:
         xf.write_declaration()

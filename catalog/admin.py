@@ -234,6 +234,22 @@ class ProductAdmin(admin.ModelAdmin):
             for store, share, units in zip(plan.stores, plan.shares, plan.split(free), strict=True)
         )
 
+    # What the published price list says (PublishedOffer), empty when not in it.
+    @admin.display(description=_("in price list as available"), boolean=True)
+    def feed_available(self, obj):
+        return obj.feed_available
+
+    @admin.display(description=_("price in price list"))
+    def feed_price(self, obj):
+        return self.get_empty_value_display() if obj.feed_price is None else obj.feed_price
+
+    @admin.display(description=_("off sale since"))
+    def offer_off_since(self, obj):
+        since = obj.offer_off_since
+        if since is None:
+            return self.get_empty_value_display()
+        return date_format(timezone.localtime(since), "DATETIME_FORMAT")
+
     @admin.display(description=_("supplier data"))
     def raw_pretty(self, obj):
         return pretty_json(obj.raw)

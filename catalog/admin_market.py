@@ -226,8 +226,23 @@ class KaspiCardLinkAdmin(admin.ModelAdmin):
         self.message_user(request, _("Market read queued."))
 
 
+class _MarketReadAdmin(ReadOnlyAdmin):
+    """What the market state and observation pages share: the competitors' offers of one
+    product and city (JSON, shown pretty), searched by SKU or card."""
+
+    list_filter = ["status", "city"]
+    search_fields = ["product__sku", "card_id"]
+    list_select_related = ["product"]
+    readonly_fields = ["offers_view"]
+    exclude = ["offers"]
+
+    @admin.display(description=_("offers"))
+    def offers_view(self, obj):
+        return pretty_json(obj.offers)
+
+
 @admin.register(MarketState)
-class MarketStateAdmin(ReadOnlyAdmin):
+class MarketStateAdmin(_MarketReadAdmin):
     list_display = [
         "product",
         "city",
@@ -240,15 +255,6 @@ class MarketStateAdmin(ReadOnlyAdmin):
         "our_position",
         "flag",
     ]
-    list_filter = ["status", "city"]
-    search_fields = ["product__sku", "card_id"]
-    list_select_related = ["product"]
-    readonly_fields = ["offers_view"]
-    exclude = ["offers"]
-
-    @admin.display(description=_("offers"))
-    def offers_view(self, obj):
-        return pretty_json(obj.offers)
 
     def changelist_view(self, request, extra_context=None):
         fresh = freshness()
@@ -268,17 +274,8 @@ class MarketStateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MarketObservation)
-class MarketObservationAdmin(ReadOnlyAdmin):
+class MarketObservationAdmin(_MarketReadAdmin):
     list_display = ["observed_at", "product", "city", "status", "total", "our_position", "error"]
-    list_filter = ["status", "city"]
-    search_fields = ["product__sku", "card_id"]
-    list_select_related = ["product"]
-    readonly_fields = ["offers_view"]
-    exclude = ["offers"]
-
-    @admin.display(description=_("offers"))
-    def offers_view(self, obj):
-        return pretty_json(obj.offers)
 
 
 @admin.register(KaspiCommission)

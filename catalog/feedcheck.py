@@ -7,10 +7,11 @@ and by hand `python -m catalog.feedcheck SCHEMA.xsd < kaspi.xml` prints `{"offer
 """
 
 import json
-import resource
 import sys
 
 from lxml import etree
+
+from .feedxml import peak_rss_mb
 
 OFFER_TAG = "{kaspiShopping}offer"
 
@@ -39,26 +40,13 @@ def count_valid_offers(source, schema: etree.XMLSchema) -> int:
     return offers
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS. VmHWM belongs to the address space made by exec; ru_maxrss
-    would also count the parent's peak, which Linux carries across fork and exec."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 def main(argv: list[str]) -> int:
     schema = etree.XMLSchema(etree.parse(argv[1]))
     try:
         result = {"offers": count_valid_offers(sys.stdin.buffer, schema)}
     except (etree.XMLSyntaxError, FeedCheckError) as exc:
         result = {"error": str(exc)}
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     sys.stdout.write(json.dumps(result))
     return 0
 

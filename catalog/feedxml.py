@@ -12,12 +12,17 @@ build gets a structural check. Here:
   `escape()`, for code that writes rare offers element by element.
 * `OutputCheck` streams over the bytes as they are written: expat (C) checks that the file
   is well-formed and namespace-correct, and the offers are counted and their SKUs checked
-  unique from the written bytes themselves, not from the writer's own bookkeeping.
+  unique from the written bytes themselves, not from the writer's own bookkeeping. The
+  build runs it in a child process (`python catalog/feedxml.py` reading the file's bytes
+  on stdin, answering JSON), so the check takes the other core instead of the writer's.
 
 No Django here, so the tests can drive it alone.
 """
 
+import json
 import re
+import resource
+import sys
 from contextlib import contextmanager
 from xml.parsers import expat
 
@@ -38,7 +43,9 @@ def escape(value: str, *, attribute: bool = False) -> str:
     attribute value): `& < >` always, CR as `&#13;`; in attributes also `"`, LF and TAB.
     Apostrophes and non-ASCII letters stay as they are (UTF-8 output), as lxml writes them.
     """
-    if XML_ILLEGAL.search(value):
+    # isprintable() is a fast, exact pre-check: every character XML_ILLEGAL names is a
+    # control, surrogate or noncharacter, none printable (tests/catalog/test_feed_writer.py).
+    if not value.isprintable() and XML_ILLEGAL.search(value):
         raise FeedWriteError(f"not XML-compatible: {value!r}")
     if "&" in value:
         value = value.replace("&", "&amp;")
@@ -145,3 +152,34 @@ class OutputCheck:
                 f"{self._offer_tags - self.offers} offer element(s) without a leading sku"
             )
         return self.offers
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM belongs to the address space made by exec; ru_maxrss
+    would also count the parent's peak, which Linux carries across fork and exec."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def check_stream(source) -> dict:
+    """OutputCheck over a binary stream: {"offers": n} or {"error": why}, and the peak RSS."""
+    check = OutputCheck()
+    try:
+        for block in iter(lambda: source.read(1 << 18), b""):
+            check.feed(block)
+        result: dict = {"offers": check.close()}
+    except OutputCheckError as exc:
+        result = {"error": str(exc)}
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+if __name__ == "__main__":
+    # The build's check process: the file's bytes on stdin, one JSON line on stdout.
+    sys.stdout.write(json.dumps(check_stream(sys.stdin.buffer)))

@@ -161,11 +161,6 @@ class Product(models.Model):
         ),
     )
 
-    # Price-list state (written by the feed build).
-    feed_available = models.BooleanField(_("in price list as available"), null=True, blank=True)
-    feed_price = models.PositiveBigIntegerField(_("price in price list"), null=True, blank=True)
-    offer_off_since = models.DateTimeField(_("off sale since"), null=True, blank=True)
-
     # Kaspi product card (catalog/services/cards.py).
     details = models.JSONField(
         _("supplier card data"),
@@ -204,6 +199,35 @@ class Product(models.Model):
     def __str__(self) -> str:
         return f"{self.article} {self.name[:80]}"
 
+    # What the published price list says about the product (PublishedOffer), for the
+    # admin and other readers; the feed build itself reads the table in bulk.
+    def _published(self):
+        try:
+            return self.published_offer
+        except PublishedOffer.DoesNotExist:
+            return None
+
+    @property
+    def feed_available(self) -> bool | None:
+        published = self._published()
+        return None if published is None else published.available
+
+    feed_available.fget.short_description = _("in price list as available")
+
+    @property
+    def feed_price(self) -> int | None:
+        published = self._published()
+        return None if published is None else published.price
+
+    feed_price.fget.short_description = _("price in price list")
+
+    @property
+    def offer_off_since(self):
+        published = self._published()
+        return None if published is None else published.off_since
+
+    offer_off_since.fget.short_description = _("off sale since")
+
     @property
     def stock_display(self) -> str:
         raw = (self.quantity_raw or "").strip()
@@ -217,6 +241,37 @@ class Product(models.Model):
 # Products we sell on Kaspi (in the price list, available or not): their stock and price
 # matter first when the supplier budget is short (catalog/services/budget.py).
 ON_SALE = Q(listed=True, kaspi_enabled=True, price_on_request=False)
+
+
+class PublishedOffer(models.Model):
+    """What the last published price list says about a product: one narrow row per offer
+    in the file (none for a product not in it), written by the feed build only where it
+    changed. `off_since`: when the product went off sale while in the file (it is sent
+    with available="no" for FEED_UNAVAILABLE_GRACE_DAYS, then leaves the file).
+
+    No foreign-key constraint in the database: PostgreSQL checks a deferred one row by row
+    at commit, about 1 s for a first build's 95,000 rows. Django still deletes a product's
+    row with it; a row left by a raw delete is forgotten by the next build (no product,
+    so not in the file)."""
+
+    product = models.OneToOneField(
+        Product,
+        verbose_name=_("product"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="published_offer",
+    )
+    available = models.BooleanField(_("in price list as available"))
+    price = models.PositiveBigIntegerField(_("price in price list"))
+    off_since = models.DateTimeField(_("off sale since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("published offer")
+        verbose_name_plural = _("published offers")
+
+    def __str__(self) -> str:
+        return str(self.product_id)
 
 
 class SupplierCheck(models.Model):

@@ -370,19 +370,11 @@ class PriceListReader:
             ) from None
         try:
             sheet = workbook.worksheets[0]
-            rows = sheet.iter_rows(values_only=True)
-            columns = None
-            for number, cells in enumerate(rows, start=1):
-                cells = list(cells)
-                where = _("sheet %(sheet)r, row %(n)d") % {"sheet": sheet.title, "n": number}
-                if columns is None:
-                    if not any(value not in (None, "") for value in cells):
-                        continue
-                    columns = self._columns(cells, where)
-                    continue
-                offer = self._row_offer(cells, columns, where, number)
-                if offer is not None:
-                    yield offer
+            yield from self._table(
+                (list(cells) for cells in sheet.iter_rows(values_only=True)),
+                lambda n: _("sheet %(sheet)r, row %(n)d") % {"sheet": sheet.title, "n": n},
+                lambda cells: not any(value not in (None, "") for value in cells),
+            )
         except zipfile.BadZipFile as exc:
             raise PriceListError(
                 _("the Excel file is damaged: %(error)s") % {"error": exc}
@@ -402,38 +394,47 @@ class PriceListReader:
             return "cp1251"
         return "utf-8"
 
+    def _table(self, rows, place, blank) -> Iterator[OldOffer]:
+        """The offers of a table (an Excel sheet, a CSV file): the first row that is not
+        `blank` names the columns. `place(n)` says where row n is; `self.row_number` is
+        the last row read (for the caller's errors)."""
+        columns = None
+        for number, cells in enumerate(rows, start=1):
+            self.row_number = number
+            where = place(number)
+            if columns is None:
+                if not blank(cells):
+                    columns = self._columns(cells, where)
+                continue
+            offer = self._row_offer(cells, columns, where, number)
+            if offer is not None:
+                yield offer
+
     def _csv(self) -> Iterator[OldOffer]:
         encoding = self._encoding()
-        number = 0
+        self.row_number = 0
         try:
             with open(self.path, encoding=encoding, newline="") as handle:
                 first = handle.readline(1 << 16)
                 delimiter = max(";,\t", key=first.count)
                 handle.seek(0)
-                rows = csv.reader(handle, delimiter=delimiter)
-                columns = None
-                for number, cells in enumerate(rows, start=1):
-                    where = _("line %(n)d") % {"n": number}
-                    if columns is None:
-                        if not any(cell.strip() for cell in cells):
-                            continue
-                        columns = self._columns(cells, where)
-                        continue
-                    offer = self._row_offer(cells, columns, where, number)
-                    if offer is not None:
-                        yield offer
+                yield from self._table(
+                    csv.reader(handle, delimiter=delimiter),
+                    lambda n: _("line %(n)d") % {"n": n},
+                    lambda cells: not any(cell.strip() for cell in cells),
+                )
         except UnicodeDecodeError as exc:
             raise PriceListError(
                 _(
                     "line %(n)d: the text is not %(encoding)s (%(error)s); save the file as "
                     "CSV UTF-8 or Windows-1251"
                 )
-                % {"n": number + 1, "encoding": encoding, "error": exc.reason}
+                % {"n": self.row_number + 1, "encoding": encoding, "error": exc.reason}
             ) from None
         except csv.Error as exc:
             raise PriceListError(
                 _("line %(n)d: not a readable CSV line (%(error)s)")
-                % {"n": number + 1, "error": exc}
+                % {"n": self.row_number + 1, "error": exc}
             ) from None
 
 

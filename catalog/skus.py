@@ -27,7 +27,7 @@ def sku_errors(value: str | None) -> list[str]:
     if not value:
         return [_("The SKU is empty.")]
     errors = []
-    if _XML_ILLEGAL.search(value):
+    if not value.isprintable() and _XML_ILLEGAL.search(value):  # printable: none of them
         errors.append(_("The SKU holds a control character that XML cannot carry."))
     if value != value.strip():
         errors.append(_("The SKU starts or ends with a space."))

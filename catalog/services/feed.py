@@ -3,29 +3,42 @@
 The file is written by a string writer (catalog/feedxml.py: one escaping function proven
 equal to lxml's output) straight from a database cursor, so memory stays flat whatever the
 catalog size. Every value is checked before it is written (the XSD's rules); the bytes are
-checked as they are written (expat: well-formed; offers counted, SKUs unique). The file is
-published with fsync + `os.replace`, so Kaspi always downloads either the previous good
-file or the new one, never a half-written or empty one. When the offers are byte for byte
-those of the published file, nothing is published: same file, same ETag, same `date`
-(the time the offers last changed, §5.8). The XSD pass (`validate_feed_file`) stays for
-tests and checks by hand: tests/catalog/test_feed_writer.py.
+checked as they are written (expat in a child process: well-formed; offers counted, SKUs
+unique). The file is published with fsync + `os.replace`, so Kaspi always downloads either
+the previous good file or the new one, never a half-written or empty one. When the offers
+are byte for byte those of the published file, nothing is published: same file, same ETag,
+same `date` (the time the offers last changed, §5.8). The XSD pass (`validate_feed_file`)
+stays for tests and checks by hand: tests/catalog/test_feed_writer.py.
+
+Where the time goes (bench/build_feed.py prints the phases): reading the rows (a thread
+fetches the next chunk), the writer's loop, and on a first build recording 95,000
+PublishedOffer rows (one COPY). Storing, hashing and gzip run in a thread, the check in
+its process; the published state is written only where it changed.
 """
 
 import gzip
 import hashlib
+import io
+import json
 import logging
 import os
+import queue
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
+import time
+from array import array
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections, router, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from lxml import etree
@@ -34,6 +47,7 @@ from backoffice.core.exceptions import BackofficeError
 from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
 
+from .. import feedxml
 from ..feedcheck import FeedCheckError, count_valid_offers
 from ..feedxml import (
     FOOTER,
@@ -42,14 +56,13 @@ from ..feedxml import (
     XML_ILLEGAL,
     XSI,  # noqa: F401
     ElementWriter,
-    OutputCheck,
     OutputCheckError,
     escape,
     header,
 )
-from ..models import OFFERABLE, FeedBuild, Product
-from ..rules import has_price, is_offerable
-from ..skus import sku_is_valid
+from ..models import OFFERABLE, Brand, FeedBuild, Product, PublishedOffer
+from ..rules import has_price
+from ..skus import SKU_MAX_LENGTH, sku_is_valid
 from .feed_prices import applied_city_prices, offer_city_prices, price_xml
 from .legacy_offers import legacy_feed_offers, legacy_store_ids, write_legacy_offers
 from .pricing import refresh_below_cost, reprice_products
@@ -70,8 +83,14 @@ class FeedValidationError(FeedError):
 
 
 def xml_text(value: str, limit: int | None = None) -> str:
-    text = XML_ILLEGAL.sub("", value or "")
-    text = " ".join(text.split())
+    """`value` without the characters XML cannot carry, white space runs made one space,
+    cut to `limit`. A printable value holds no such character and no white space but the
+    plain space (the fast path of most names)."""
+    text = value or ""
+    if not text.isprintable():
+        text = " ".join(XML_ILLEGAL.sub("", text).split())
+    elif "  " in text or text[:1] == " " or text[-1:] == " ":
+        text = " ".join(text.split())
     return text[:limit] if limit else text
 
 
@@ -121,25 +140,25 @@ def reprice_and_publish(*, triggered_by: str = "reprice") -> dict:
 # --- Selection ------------------------------------------------------------------------------
 
 
-def refresh_off_sale_marks(now=None) -> None:
-    """Record when each product stopped being offerable (for the grace period)."""
-    now = now or timezone.now()
-    Product.objects.filter(~OFFERABLE, offer_off_since__isnull=True).update(offer_off_since=now)
-    Product.objects.filter(OFFERABLE, offer_off_since__isnull=False).update(offer_off_since=None)
-
-
 def feed_queryset(now=None):
     """Offerable products, plus products in the last price list that went off sale within
-    the grace period (sent with available="no" so Kaspi takes them off sale)."""
+    the grace period (sent with available="no" so Kaspi takes them off sale).
+
+    The published state (PublishedOffer) comes with each row through a LEFT JOIN, so the
+    writer sees what changed without a second query; `offerable` is the OFFERABLE filter
+    itself, evaluated by the database for each row. A product that went off sale since
+    the last build has no `off_since` yet: the writer gives it this build's time.
+    """
     now = now or timezone.now()
     grace_start = now - timedelta(days=settings.FEED_UNAVAILABLE_GRACE_DAYS)
-    off_sale = Q(
-        feed_available__isnull=False,
-        offer_off_since__gte=grace_start,
-        offer_price__gt=1,
+    off_sale = Q(published_offer__isnull=False, offer_price__gt=1) & (
+        Q(published_offer__off_since__isnull=True) | Q(published_offer__off_since__gte=grace_start)
     )
     return (
-        Product.objects.annotate(offer_price=Coalesce("kaspi_price", "feed_price"))
+        Product.objects.annotate(
+            offer_price=Coalesce("kaspi_price", "published_offer__price"),
+            offerable=ExpressionWrapper(OFFERABLE, output_field=BooleanField()),
+        )
         .filter(OFFERABLE | off_sale)
         .order_by("sku")
     )
@@ -149,19 +168,17 @@ ROW_FIELDS = (
     "pk",
     "sku",
     "name",
-    "brand__name",
+    "brand_id",
     "quantity",
     "reserved_quantity",
     "available",
     "preorder_days",
-    "listed",
-    "kaspi_enabled",
-    "price_on_request",
     "kaspi_price",
-    "feed_price",
-    "feed_available",
+    "offerable",
     "offer_price",
-    "below_cost",
+    "published_offer__available",
+    "published_offer__price",
+    "published_offer__off_since",
 )
 
 
@@ -170,17 +187,69 @@ def feed_rows(now=None):
 
     Read with the database's own cursor in chunks (server-side on PostgreSQL, as
     `.iterator()` does) but without Django's per-row converters: the writer only needs
-    truth values and integers, which every backend returns as such (SQLite: 0/1).
+    truth values, integers and text, which every backend returns as such (SQLite: 0/1);
+    `off_since` is only tested for None and written back as it came. On PostgreSQL the
+    read runs in a transaction (a cursor without HOLD: rows come as they are fetched) and a
+    thread fetches the next chunk while the writer writes this one (psycopg2 waits for the
+    server without the GIL). The caller must not use the connection until the rows are
+    consumed.
     """
     queryset = feed_queryset(now).values_list(*ROW_FIELDS)
     alias = router.db_for_read(Product)
     connection = connections[alias]
     sql, params = queryset.query.get_compiler(alias).as_sql()
-    chunked = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-    with connection.chunked_cursor() if chunked else connection.cursor() as cursor:
+    if connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "DISABLE_SERVER_SIDE_CURSORS"
+    ):
+        with transaction.atomic(using=alias), connection.chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            yield from _prefetched(cursor.cursor)
+        return
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(5000):
+        while rows := cursor.fetchmany(FETCH_ROWS):
             yield from rows
+
+
+FETCH_ROWS = 5000
+
+
+def _prefetched(raw_cursor):
+    """The rows of `raw_cursor` (a DB-API cursor), fetched by a thread one chunk ahead."""
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = raw_cursor.fetchmany(FETCH_ROWS)
+                chunks.put(rows)
+                if not rows:
+                    return
+        except BaseException as exc:  # handed to the reading thread
+            chunks.put(exc)
+
+    fetcher = threading.Thread(target=fetch, name="feed-rows", daemon=True)
+    fetcher.start()
+    try:
+        while True:
+            rows = chunks.get()
+            if isinstance(rows, BaseException):
+                raise rows
+            if not rows:
+                return
+            yield from rows
+    finally:
+        stop.set()
+        while fetcher.is_alive():  # the reader stopped early: let the fetcher finish
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                fetcher.join(0.01)
+
+
+def brand_names() -> dict[int | None, str]:
+    return dict(Brand.objects.values_list("pk", "name"))
 
 
 # --- Writing --------------------------------------------------------------------------------
@@ -195,6 +264,12 @@ class WriteStats:
     legacy: int = 0  # old offers kept as they were (catalog/services/legacy_offers.py)
     price_changed: int = 0
     availability_changed: int = 0
+    # The published state to record once the file is out, as (product id, available,
+    # price, off_since): `new` for offers without a PublishedOffer row, `changes` for those
+    # whose row differs; `kept`: the ids of the offers written that have a row.
+    new: list[tuple] = field(default_factory=list)
+    changes: list[tuple] = field(default_factory=list)
+    kept: array = field(default_factory=lambda: array("q"))
 
     @property
     def changed(self) -> bool:
@@ -251,6 +326,7 @@ def write_feed(
     stats: WriteStats | None = None,
     date: str | None = None,
     legacy=(),
+    brands: dict | None = None,
 ) -> WriteStats:
     """Write the price list for `rows` (tuples from feed_rows()) to the binary `stream`,
     then the `legacy` old offers (LegacyOffer rows from legacy_feed_offers()).
@@ -261,8 +337,9 @@ def write_feed(
     is skipped and reported in `stats.skipped`, never written. Text goes through the one
     escaping function (catalog/feedxml.py), proven equal to lxml's output.
 
-    The OFFERABLE query's twin is evaluated per row here: offerable rows get
-    available="yes" (with stock or a capped pre-order), the rest available="no", stock 0.
+    Offerable rows (the database's OFFERABLE) get available="yes" (with stock or a capped
+    pre-order), the rest available="no", stock 0. Each written offer's state is compared
+    with its published one: `stats.changes` lists what to record (see WriteStats).
     """
     stats = stats or WriteStats()
     now = now or timezone.now()
@@ -279,13 +356,22 @@ def write_feed(
     sells = plan.sells
     # One point selling everything (the default): no split per offer.
     single = len(stores) == 1 and sells[0]
+    yes_head = f'<availability available="yes" storeId="{store_ids[0]}" stockCount="'
+    no_single = (
+        f'<availability available="no" storeId="{store_ids[0]}" stockCount="0"></availability>'
+    )
     model_limit = min(settings.FEED_MODEL_MAX_LENGTH, MODEL_MAX_LENGTH)
     preorder_cap = min(settings.FEED_PREORDER_MAX_DAYS, PREORDER_MAX_DAYS)
     placeholder = xml_text(settings.FEED_BRAND_PLACEHOLDER, 255)
-    brands: dict[str | None, str] = {}
+    names = brand_names() if brands is None else brands
+    brand_xml: dict = {}
     city_prices = applied_city_prices()
     seen: set[str] = set()
     skipped = stats.skipped
+    keep = stats.kept.append
+    record = stats.changes.append
+    record_new = stats.new.append
+    offers = available_count = added = price_changed = availability_changed = 0
     stream.write(header(date or feed_date(now)).encode())
     parts = [
         f"<company>{escape(company)}</company><merchantid>{escape(merchant)}</merchantid><offers>"
@@ -295,49 +381,45 @@ def write_feed(
         pk,
         sku,
         name,
-        brand_name,
+        brand_id,
         quantity,
         reserved,
-        available,
+        in_stock,
         preorder_days,
-        listed,
-        enabled,
-        on_request,
         kaspi_price,
-        feed_price,
-        feed_available,
+        offerable,
         offer_price,
-        below_cost,
+        was_available,
+        was_price,
+        off_since,
     ) in rows:
-        model = xml_text(name, model_limit)
         # The XSD's SKU: no outer spaces, no line breaks, 1-64 characters (sku_is_valid).
-        if not sku_is_valid(sku) or "\n" in sku or "\r" in sku or sku in seen:
+        # Latin letters and digits (most SKUs) pass as they are and need no escaping.
+        if sku.isalnum() and sku.isascii() and len(sku) <= SKU_MAX_LENGTH:
+            sku_xml = sku
+        elif sku_is_valid(sku) and "\n" not in sku and "\r" not in sku:
+            sku_xml = escape(sku, attribute=True)
+        else:
             skipped.append(sku or f"#{pk}")
             continue
+        if sku in seen:
+            skipped.append(sku)
+            continue
+        model = xml_text(name, model_limit)
         if not model:
             skipped.append(sku)
             continue
-        free = quantity - reserved
-        offerable = is_offerable(
-            listed=listed,
-            kaspi_enabled=enabled,
-            price_on_request=on_request,
-            kaspi_price=kaspi_price,
-            below_cost=below_cost,
-            available=available,
-            quantity=quantity,
-            reserved_quantity=reserved,
-            preorder_days=preorder_days,
-        )
         if offerable:
             price = kaspi_price
-            in_stock = available and free > 0
-            stock = free if in_stock else 0
-            preorder = 0 if in_stock else min(preorder_days, preorder_cap)
+            free = quantity - reserved
+            if in_stock and free > 0:
+                stock, preorder = free, 0
+            else:
+                stock, preorder = 0, min(preorder_days, preorder_cap)
+            applied = city_prices.get(pk)
+            prices = offer_city_prices(price, applied) if applied else None
         else:
-            price, stock, preorder = offer_price, 0, 0
-        applied = city_prices.get(pk) if offerable else None
-        prices = offer_city_prices(price, applied) if applied else None
+            price, stock, preorder, prices = offer_price, 0, 0, None
         if (
             type(price) is not int
             or not has_price(price)
@@ -348,30 +430,39 @@ def write_feed(
             skipped.append(sku)
             continue
         seen.add(sku)
+        offers += 1
         if offerable:
-            stats.available += 1
-        if feed_available is None:
-            stats.added += 1
+            available_count += 1
+        if was_available is None:
+            added += 1
+            record_new((pk, bool(offerable), price, None if offerable else now))
         else:
-            stats.price_changed += feed_price != price
-            stats.availability_changed += feed_available != offerable
-        stats.offers += 1
-        brand = brands.get(brand_name)
+            keep(pk)
+            if was_price != price:
+                price_changed += 1
+            if offerable:
+                if not was_available:
+                    availability_changed += 1
+                if not was_available or was_price != price or off_since is not None:
+                    record((pk, True, price, None))
+            else:
+                if was_available:
+                    availability_changed += 1
+                if was_available or was_price != price or off_since is None:
+                    record((pk, False, price, now if off_since is None else off_since))
+        brand = brand_xml.get(brand_id)
         if brand is None:
-            brand = xml_text(brand_name or "", 255) or placeholder
-            brand = brands[brand_name] = f"<brand>{escape(brand)}</brand>" if brand else ""
+            brand = xml_text(names.get(brand_id) or "", 255) or placeholder
+            brand = brand_xml[brand_id] = f"<brand>{escape(brand)}</brand>" if brand else ""
         if single:
             if offerable:
-                pre = f' preOrder="{preorder}"' if preorder else ""
                 points = (
-                    f'<availability available="yes" storeId="{store_ids[0]}" '
-                    f'stockCount="{stock}"{pre}></availability>'
+                    f'{yes_head}{stock}" preOrder="{preorder}"></availability>'
+                    if preorder
+                    else f'{yes_head}{stock}"></availability>'
                 )
             else:
-                points = (
-                    f'<availability available="no" storeId="{store_ids[0]}" '
-                    'stockCount="0"></availability>'
-                )
+                points = no_single
         else:
             points = ""
             for store, share, sell in zip(store_ids, plan.split(stock), sells, strict=True):
@@ -389,12 +480,18 @@ def write_feed(
                         'stockCount="0"></availability>'
                     )
         append(
-            f'<offer sku="{escape(sku, attribute=True)}"><model>{escape(model)}</model>{brand}'
-            f"<availabilities>{points}</availabilities>{price_xml(price, prices)}</offer>"
+            f'<offer sku="{sku_xml}"><model>{escape(model)}</model>{brand}'
+            f"<availabilities>{points}</availabilities>"
+            f"{price_xml(price, prices) if prices else f'<price>{price}</price>'}</offer>"
         )
         if len(parts) >= CHUNK_OFFERS:
             stream.write("".join(parts).encode())
             parts.clear()
+    stats.offers += offers
+    stats.available += available_count
+    stats.added += added
+    stats.price_changed += price_changed
+    stats.availability_changed += availability_changed
     stats.legacy = _write_legacy(parts, legacy, seen, skipped, preorder_cap)
     append(FOOTER)
     stream.write("".join(parts).encode())
@@ -473,28 +570,113 @@ def _checked(offers: int) -> dict:
 
 
 class CheckedSink:
-    """The writer's stream: each write() goes to the file, to the digests and through the
-    structural check (OutputCheck). The first write is the root start tag (with `date`):
-    `body` hashes everything after it, to tell whether the offers changed."""
+    """The writer's stream. Each write() is handed to a worker thread that writes it to the
+    file, to the digests, to the gzip copy (if any) and to the structural check, so the
+    writer goes on while the bytes are stored, hashed and compressed (zlib, hashing, file
+    and pipe writes release the GIL). The check (feedxml.OutputCheck: expat) runs in a
+    child process fed through a pipe, on the other core. The first write is the root start
+    tag (with `date`): `body` hashes everything after it, to tell whether the offers
+    changed. `close()` waits for the worker and the check and returns the offer count the
+    check found; an error of the worker (a full disk) is raised by the next write() or
+    close(), a refusal of the check as OutputCheckError by close().
+    """
 
-    def __init__(self, file):
+    check_rss_mb: float | None = None  # the last check process's peak, for the benchmark
+
+    def __init__(self, file, gz_file=None):
         self.file = file
-        self.check = OutputCheck()
+        self.gz = (
+            gzip.GzipFile(fileobj=gz_file, mode="wb", mtime=0, compresslevel=1) if gz_file else None
+        )
         self.full = hashlib.sha256()
         self.body = hashlib.sha256()
         self.header_size = None
         self.size = 0
+        self.error: BaseException | None = None
+        self._check = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            [sys.executable, "-I", "-S", feedxml.__file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
+        self._worker = threading.Thread(target=self._work, name="feed-sink", daemon=True)
+        self._worker.start()
 
     def write(self, data: bytes) -> int:
-        self.file.write(data)
-        self.full.update(data)
-        self.check.feed(data)
+        if self.error is not None:
+            raise self.error
         if self.header_size is None:
             self.header_size = len(data)
-        else:
-            self.body.update(data)
         self.size += len(data)
+        self._queue.put(data)
         return len(data)
+
+    def close(self) -> int:
+        self._join()
+        if self.error is not None:
+            self._check.kill()
+            self._check.wait()
+            raise self.error
+        out, err = self._check.communicate(timeout=CHECK_TIMEOUT)
+        try:
+            answer = json.loads(out)
+        except ValueError:
+            raise OutputCheckError(
+                f"the check process failed ({self._check.returncode}): "
+                f"{err.decode('utf-8', 'replace')[-300:]}"
+            ) from None
+        CheckedSink.check_rss_mb = answer.get("peak_rss_mb")
+        if "error" in answer:
+            raise OutputCheckError(answer["error"])
+        return answer["offers"]
+
+    def abort(self) -> None:
+        """Stop the worker and the check after a failed write; their errors do not matter."""
+        self._join()
+        self._check.kill()
+        self._check.communicate()
+
+    def _join(self) -> None:
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
+
+    def _work(self) -> None:
+        first = True
+        pipe = self._check.stdin
+        while (data := self._queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the writer stops at its next write()
+            try:
+                self.file.write(data)
+                self.full.update(data)
+                if first:
+                    first = False
+                else:
+                    self.body.update(data)
+                if self.gz is not None:
+                    self.gz.write(data)
+                if pipe is not None:
+                    try:
+                        pipe.write(data)
+                    except BrokenPipeError:
+                        pipe = None  # the check stopped early: close() reads why
+            except BaseException as exc:  # handed to the writer's thread
+                self.error = exc
+        try:
+            self._check.stdin.close()
+        except BrokenPipeError:
+            pass
+        self._check.stdin = None  # closed: communicate() only reads the answer
+        try:
+            if self.error is None and self.gz is not None:
+                self.gz.close()
+        except BaseException as exc:
+            self.error = exc
+
+
+CHECK_TIMEOUT = 120  # seconds the check may take after the last byte (it takes < 0.1)
 
 
 _DATE = re.compile(rb' date="([^"]*)"')
@@ -531,39 +713,56 @@ def _published_twin(target: Path, sink: CheckedSink) -> tuple[str, str] | None:
 # --- Build and publish ------------------------------------------------------------------
 
 
-def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> FeedBuild:
-    """Build, validate and publish the price list; keep the last good file on any failure."""
+def build_feed(
+    *, run: SyncRun | None = None, force: bool = False, now=None, timings: dict | None = None
+) -> FeedBuild:
+    """Build, validate and publish the price list; keep the last good file on any failure.
+
+    `timings`, when given, receives the seconds each phase took (for bench/build_feed.py).
+    """
     now = now or timezone.now()
+    clock = _Phases(timings)
     build = FeedBuild.objects.create(run=run, forced=force, started_at=now)
     target = feed_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_name = None
+    gz_target = target.with_name(target.name + ".gz")
+    tmp_name = gz_tmp = None
     try:
         refresh_below_cost()
-        refresh_off_sale_marks(now)
+        legacy = legacy_feed_offers(now)
+        clock("prepare")
         stats = WriteStats()
         fd, tmp_name = tempfile.mkstemp(prefix=".kaspi-", suffix=".xml.tmp", dir=target.parent)
-        with os.fdopen(fd, "wb") as stream:
-            sink = CheckedSink(stream)
-            write_feed(sink, feed_rows(now), now=now, stats=stats, legacy=legacy_feed_offers(now))
+        gz_fd, gz_tmp = tempfile.mkstemp(prefix=".kaspi-", suffix=".gz.tmp", dir=target.parent)
+        with os.fdopen(fd, "wb") as stream, os.fdopen(gz_fd, "wb") as gz_stream:
+            sink = CheckedSink(stream, gz_stream)
             try:
-                offers = sink.check.close()
+                write_feed(sink, feed_rows(now), now=now, stats=stats, legacy=legacy)
+            except BaseException:
+                sink.abort()
+                raise
+            clock("read + write")
+            try:
+                offers = sink.close()
             except OutputCheckError as exc:
                 raise FeedValidationError([f"not a valid price list: {exc}"]) from None
+            clock("finish check + gzip")
             stream.flush()
-            os.fsync(stream.fileno())
-        if offers != stats.offers + stats.legacy:
-            raise FeedValidationError(
-                [
-                    f"the file holds {offers} offers, the writer counted "
-                    f"{stats.offers + stats.legacy}"
-                ]
-            )
-        checked = _checked(offers)
-        if run:
-            heartbeat(run, done=stats.offers)
-        _check_shrink(stats.available, force=force)
-        twin = _published_twin(target, sink)
+            if offers != stats.offers + stats.legacy:
+                raise FeedValidationError(
+                    [
+                        f"the file holds {offers} offers, the writer counted "
+                        f"{stats.offers + stats.legacy}"
+                    ]
+                )
+            checked = _checked(offers)
+            if run:
+                heartbeat(run, done=stats.offers)
+            _check_shrink(stats.available, force=force)
+            twin = _published_twin(target, sink)
+            if twin is None:
+                os.fsync(stream.fileno())  # only a file to publish goes to the disk
+        clock("compare + fsync")
         size = sink.size
         if twin is not None:
             # Same offers as the published file: publish nothing, so its bytes, mtime,
@@ -578,9 +777,17 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
             os.replace(tmp_name, target)
             tmp_name = None
             _fsync_dir(target.parent)
+            # The gzip copy of these very bytes, as fresh as the file (views._fresh_gzip).
+            os.chmod(gz_tmp, 0o644)
+            mtime = target.stat().st_mtime_ns
+            os.utime(gz_tmp, ns=(mtime, mtime))
+            os.replace(gz_tmp, gz_target)
+            gz_tmp = None
         if _gzip_stale(target):
             _write_gzip(target)
-        removed = _record_published(now, stats)
+        clock("publish")
+        removed = _record_published(stats)
+        clock("record state")
     except FeedValidationError as exc:
         build.status = FeedBuild.Status.HELD if _is_shrink(exc) else FeedBuild.Status.FAILED
         build.errors = exc.errors
@@ -592,8 +799,9 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
         _finish(build, run, failed=True)
         raise
     finally:
-        if tmp_name and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+        for name in (tmp_name, gz_tmp):
+            if name and os.path.exists(name):
+                os.unlink(name)
     build.status = FeedBuild.Status.PUBLISHED
     build.offers_total = checked["offers"]
     build.offers_available = stats.available
@@ -615,6 +823,7 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
             f"{', '.join(stats.skipped[:20])}"
         ]
     _finish(build, run, failed=False)
+    clock("finish")
     logger.info(
         "price list %s: %d offers (%d available), %d bytes, sha256 %s",
         "unchanged, the published file kept" if twin is not None else "published",
@@ -624,6 +833,20 @@ def build_feed(*, run: SyncRun | None = None, force: bool = False, now=None) -> 
         digest[:12],
     )
     return build
+
+
+class _Phases:
+    """Seconds per phase into `timings` (a no-op without it)."""
+
+    def __init__(self, timings: dict | None):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+            self.last = now
 
 
 SHRINK_MARK = "offer count fell"
@@ -701,32 +924,88 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _record_published(now, stats: WriteStats) -> int:
+def _record_published(stats: WriteStats) -> int:
     """Remember what the published file says about each product (for diffs and the grace
-    period); forget products that left the file. Returns how many left it."""
-    if not stats.changed and not stats.skipped:
-        # Same offers, prices and availability as last time: one count tells whether any
-        # product left the file; if none did, there is nothing to write.
-        if Product.objects.filter(feed_available__isnull=False).count() == stats.offers:
-            return 0
-    in_feed_ids = feed_queryset(now).values("pk")
-    offer_price = Coalesce("kaspi_price", "feed_price")
-    # Only rows whose published state changed are written: a rebuild of an unchanged
-    # catalog touches nothing.
-    unchanged = Q(feed_price=F("kaspi_price"))
-    with transaction.atomic():
-        in_feed = Product.objects.filter(pk__in=in_feed_ids)
-        in_feed.filter(OFFERABLE).exclude(unchanged & Q(feed_available=True)).update(
-            feed_available=True, feed_price=offer_price
+    period): write the rows whose state changed, forget the products that left the file.
+    Returns how many left it. An unchanged catalog writes nothing."""
+    connection = connections[router.db_for_write(PublishedOffer)]
+    with transaction.atomic(using=connection.alias):
+        gone: list[int] = []
+        if PublishedOffer.objects.count() != len(stats.kept):
+            # Some product left the file (or was skipped): find which, by id.
+            written = set(stats.kept)
+            gone = [
+                pk
+                for pk in PublishedOffer.objects.values_list("pk", flat=True).iterator(10_000)
+                if pk not in written
+            ]
+            for start in range(0, len(gone), 5000):
+                PublishedOffer.objects.filter(pk__in=gone[start : start + 5000]).delete()
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                _copy_published(cursor, stats.new, stats.changes)
+            else:
+                _upsert_published(connection, cursor, stats.new + stats.changes)
+    return len(gone)
+
+
+_PUBLISHED = PublishedOffer._meta.db_table
+_COLUMNS = "product_id, available, price, off_since"
+
+
+def _copy_published(cursor, new: list[tuple], changes: list[tuple]) -> None:
+    """PostgreSQL: the new rows by COPY straight into the table (a first build: 95,000
+    rows), the changed ones by COPY into a temporary table and one UPDATE. If a row came
+    meanwhile (the cut-over marks products it adopts), the new ones go the upsert way."""
+    if new:
+        try:
+            with transaction.atomic(savepoint=True):
+                cursor.copy_expert(f"COPY {_PUBLISHED} ({_COLUMNS}) FROM STDIN", _copy_text(new))
+        except IntegrityError:
+            changes = changes + new
+    if not changes:
+        return
+    cursor.execute(
+        "CREATE TEMPORARY TABLE feed_published_changes "
+        "(product_id bigint, available boolean, price bigint, off_since timestamptz) "
+        "ON COMMIT DROP"
+    )
+    cursor.copy_expert("COPY feed_published_changes FROM STDIN", _copy_text(changes))
+    cursor.execute(
+        f"INSERT INTO {_PUBLISHED} ({_COLUMNS}) "  # noqa: S608 - our table's name
+        f"SELECT {_COLUMNS} FROM feed_published_changes "
+        "ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available, "
+        "price = EXCLUDED.price, off_since = EXCLUDED.off_since"
+    )
+    cursor.execute("DROP TABLE feed_published_changes")
+
+
+def _copy_text(rows: list[tuple]) -> io.StringIO:
+    null = "\\N"
+    return io.StringIO(
+        "".join(
+            f"{pk}\t{'t' if available else 'f'}\t{price}\t"
+            f"{off.isoformat() if off is not None else null}\n"
+            for pk, available, price, off in rows
         )
-        in_feed.exclude(OFFERABLE).exclude(
-            Q(feed_available=False) & (unchanged | Q(kaspi_price__isnull=True))
-        ).update(feed_available=False, feed_price=offer_price)
-        return (
-            Product.objects.filter(feed_available__isnull=False)
-            .exclude(pk__in=in_feed_ids)
-            .update(feed_available=None, feed_price=None)
-        )
+    )
+
+
+def _upsert_published(connection, cursor, rows: list[tuple]) -> None:
+    """Other databases (SQLite): one upsert statement run for every row."""
+    if not rows:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    cursor.executemany(
+        f"INSERT INTO {_PUBLISHED} ({_COLUMNS}) VALUES (%s, %s, %s, %s) "  # noqa: S608
+        "ON CONFLICT (product_id) DO UPDATE SET available = excluded.available, "
+        "price = excluded.price, off_since = excluded.off_since",
+        # An off_since read back from SQLite is its stored text: written back as it was.
+        [
+            (pk, available, price, off if isinstance(off, str) else adapt(off))
+            for pk, available, price, off in rows
+        ],
+    )
 
 
 def _finish(build: FeedBuild, run: SyncRun | None, *, failed: bool) -> None:

@@ -39,7 +39,7 @@ from django.utils.translation import gettext as _
 from backoffice.core.audit import audit
 from backoffice.core.db import insert_rows
 
-from ..models import LegacyOffer, PriceListImport, Product
+from ..models import LegacyOffer, PriceListImport, Product, PublishedOffer
 from ..pricelists import OldOffer, PriceListError, PriceListReader
 from ..rules import has_price
 from ..skus import derive_sku, sku_errors
@@ -616,36 +616,37 @@ def _give_skus(rows: list[Row], index: ProductIndex, now) -> int:
     parked = ({"id": pk, "sku": f"~{pk}~"} for pk, sku in changes.items() if sku in held)
     update_rows(Product, parked, ["sku"])
     fresh = _never_published([pk for pk, (_sku, price) in wanted.items() if has_price(price)])
-    updates = (
-        {"id": pk, "sku": sku, "feed_available": False, "feed_price": price, "offer_off_since": now}
-        for pk, (sku, price) in wanted.items()
-        if pk in fresh
-    )
-    update_rows(Product, updates, ["sku", "feed_available", "feed_price", "offer_off_since"])
-    plain = ({"id": pk, "sku": sku} for pk, sku in changes.items() if pk not in fresh)
-    update_rows(Product, plain, ["sku"])
+    renamed = ({"id": pk, "sku": sku} for pk, sku in changes.items())
+    update_rows(Product, renamed, ["sku"])
+    _publish_as_off_sale({pk: price for pk, (_sku, price) in wanted.items() if pk in fresh}, now)
     index.sku_of.update(changes)
     return len(changes)
 
 
 def _never_published(ids: list[int]) -> set[int]:
-    fresh: set[int] = set()
+    fresh: set[int] = set(ids)
     for start in range(0, len(ids), 5000):
-        chunk = Product.objects.filter(pk__in=ids[start : start + 5000], feed_available=None)
-        fresh.update(chunk.values_list("pk", flat=True))
+        chunk = PublishedOffer.objects.filter(pk__in=ids[start : start + 5000])
+        fresh.difference_update(chunk.values_list("pk", flat=True))
     return fresh
 
 
 def _mark_as_published(prices: dict[int, int], now) -> None:
     """Products we never published: the old file is the last published file."""
     fresh = _never_published([pk for pk, price in prices.items() if has_price(price)])
-    update_rows(
-        Product,
-        (
-            {"id": pk, "feed_available": False, "feed_price": prices[pk], "offer_off_since": now}
-            for pk in fresh
-        ),
-        ["feed_available", "feed_price", "offer_off_since"],
+    _publish_as_off_sale({pk: prices[pk] for pk in fresh}, now)
+
+
+def _publish_as_off_sale(prices: dict[int, int], now) -> None:
+    """Record these products as in the last published file with available="no" since
+    `now` (PublishedOffer), so the price list keeps sending them through its grace period."""
+    PublishedOffer.objects.bulk_create(
+        [
+            PublishedOffer(product_id=pk, available=False, price=price, off_since=now)
+            for pk, price in prices.items()
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,
     )
 
 

@@ -15,20 +15,24 @@ import pytest
 from lxml import etree
 
 from catalog.feedxml import (
+    XML_ILLEGAL,
     ElementWriter,
     FeedWriteError,
     OutputCheck,
     OutputCheckError,
     escape,
 )
-from catalog.models import FeedBuild, Product
+from catalog.models import FeedBuild, Product, PublishedOffer
+from catalog.services import feed as feed_module
 from catalog.services.feed import (
+    ROW_FIELDS,
     FeedValidationError,
     build_feed,
     feed_path,
     feed_rows,
     validate_feed_file,
     write_feed,
+    xml_text,
 )
 from tests import factories
 
@@ -167,9 +171,8 @@ def test_a_bad_row_is_skipped_and_reported_never_written(settings):
     rows = list(feed_rows())
     # A price the XSD refuses (here: 1, "price on request") never reaches the file, whatever
     # the query let through.
-    rows = [
-        row[:11] + (1, row[12], row[13], 1) + row[15:] if row[1] == "AS2" else row for row in rows
-    ]
+    price = ROW_FIELDS.index("kaspi_price")
+    rows = [row[:price] + (1,) + row[price + 1 :] if row[1] == "AS2" else row for row in rows]
     out = io.BytesIO()
 
     stats = write_feed(out, rows, now=NOW)
@@ -256,3 +259,96 @@ def test_a_published_file_changed_on_disk_is_replaced(settings):
 
     assert build.diff["unchanged"] is False
     assert b"<price>5000</price>" in feed_path().read_bytes()
+
+
+def test_printable_text_holds_no_character_xml_cannot_carry():
+    # escape(), xml_text() and sku_errors() skip the XML_ILLEGAL regex for printable text.
+    illegal = [chr(c) for c in range(0x110000) if XML_ILLEGAL.match(chr(c))]
+    assert len(illegal) == 29 + 2 + 2048
+    assert not any(ch.isprintable() for ch in illegal)
+    assert xml_text("a\u00a0 b\u2028c\x01 ") == "a b c"  # white space a printable text lacks
+    assert xml_text(" Ж  & b ") == "Ж & b"
+
+
+def test_the_check_process_refuses_a_broken_file_and_the_old_file_stays(monkeypatch):
+    factories.product(article="1", sku="AS1", kaspi_price=5000)
+    build_feed(now=NOW)
+    before = feed_path().read_bytes()
+    factories.product(article="2", sku="AS2", kaspi_price=6000)
+    real = feed_module.write_feed
+
+    def broken(stream, rows, **kwargs):
+        stats = real(stream, rows, **kwargs)
+        stream.write(b"<offer sku='AS1'>")  # bytes the writer never makes
+        return stats
+
+    monkeypatch.setattr(feed_module, "write_feed", broken)
+    with pytest.raises(FeedValidationError, match="not a valid price list"):
+        build_feed(now=NOW + timedelta(hours=1))
+    assert feed_path().read_bytes() == before
+    assert not [p for p in feed_path().parent.iterdir() if p.name.endswith(".tmp")]
+
+
+class _Writes:
+    """Counts the INSERT/UPDATE/DELETE statements sent to the given tables."""
+
+    def __init__(self, *tables):
+        self.tables = tables
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        head = sql.lstrip()[:6].upper()
+        if head in {"INSERT", "UPDATE", "DELETE"} and any(t in sql for t in self.tables):
+            self.count += 1
+        return execute(sql, params, many, context)
+
+
+def test_the_published_state_is_written_only_where_it_changed():
+    from django.db import connection
+
+    for i in range(5):
+        factories.product(article=str(i), sku=f"AS{i}", kaspi_price=5000 + i)
+    build_feed(now=NOW)
+    assert sorted(PublishedOffer.objects.values_list("product__sku", "available", "price")) == [
+        (f"AS{i}", True, 5000 + i) for i in range(5)
+    ]
+
+    writes = _Writes("catalog_publishedoffer", "catalog_product")
+    with connection.execute_wrapper(writes):
+        unchanged = build_feed(now=NOW + timedelta(hours=1))
+    assert writes.count == 0
+    assert unchanged.diff["unchanged"] is True
+
+    # One price changed, one product off sale, one with a name that can no longer be written.
+    Product.objects.filter(sku="AS0").update(kaspi_price=4000)
+    Product.objects.filter(sku="AS1").update(kaspi_enabled=False)
+    Product.objects.filter(sku="AS2").update(name="\x01")
+    later = NOW + timedelta(hours=2)
+    build = build_feed(now=later)
+    assert build.diff | {"unchanged": None} == {
+        "added": 0,
+        "removed": 1,
+        "price_changed": 1,
+        "availability_changed": 1,
+        "skipped_bad_sku": 1,
+        "legacy_offers": 0,
+        "unchanged": None,
+    }
+    state = {o.product.sku: o for o in PublishedOffer.objects.select_related("product")}
+    assert sorted(state) == ["AS0", "AS1", "AS3", "AS4"]  # AS2 left the file
+    assert (state["AS0"].available, state["AS0"].price) == (True, 4000)
+    assert (state["AS1"].available, state["AS1"].off_since) == (False, later)
+    # The readers of the product keep their names.
+    product = Product.objects.get(sku="AS1")
+    assert (product.feed_available, product.feed_price, product.offer_off_since) == (
+        False,
+        5001,
+        later,
+    )
+    assert Product.objects.get(sku="AS2").feed_available is None
+
+    # Still off sale an hour later: its off_since stays, nothing is written.
+    with connection.execute_wrapper(writes):
+        build_feed(now=later + timedelta(hours=1))
+    assert writes.count == 0
+    assert PublishedOffer.objects.get(product__sku="AS1").off_since == later
