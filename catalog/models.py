@@ -1,4 +1,14 @@
-"""Supplier catalog (Al-Style), pricing rules and Kaspi price-list builds."""
+"""Suppliers and their offers, our products, pricing rules and Kaspi price-list builds.
+
+A `Supplier` (Al-Style's API, a distributor's price file …) lists `SupplierOffer` rows: its
+article, name, prices and stock as it says them. A `Product` is *our* product: SKU, Kaspi
+price, listing and card state, and the offers that supply it (`product.offers`). Of those
+offers one is *chosen* (`Product.offer`, catalog/services/offers.py `choose_offer`) and its
+supplier-side values are copied onto the product's own columns (price1, price2, quantity,
+quantity_raw, available, listed, price_on_request, is_new, article_pn …): the snapshot. The
+price list, pricing, the repricer and the admin keep reading one table; only
+`offers.write_snapshots` writes those columns.
+"""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -66,8 +76,181 @@ class Brand(models.Model):
         return self.name
 
 
+class Supplier(models.Model):
+    """A distributor we buy from: an API (Al-Style) or a price file (YML, XLSX, CSV).
+
+    Its rate budget and schedule live on the row; the ALSTYLE_* settings only seed
+    Al-Style's row on first migrate and stand in while no row exists."""
+
+    ALSTYLE = "alstyle"
+
+    class Kind(models.TextChoices):
+        API = "api", _("API")
+        PRICEFILE = "pricefile", _("price file")
+
+    class Format(models.TextChoices):
+        YML = "yml", "YML"
+        XLSX = "xlsx", "XLSX"
+        CSV = "csv", "CSV"
+
+    code = models.SlugField(
+        _("code"),
+        max_length=32,
+        unique=True,
+        help_text=_("Short Latin name used by commands (alstyle for Al-Style)."),
+    )
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.API)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    sku_prefix = models.CharField(
+        _("SKU prefix"),
+        max_length=8,
+        blank=True,
+        help_text=_("SKUs of products first created from this supplier start with it."),
+    )
+    min_interval = models.FloatField(
+        _("seconds between calls"),
+        default=0,
+        help_text=_("The supplier's rate limit for one token (0 = none)."),
+    )
+    full_sync_minutes = models.PositiveIntegerField(
+        _("full sync every, minutes"), default=0, help_text=_("0 = not scheduled.")
+    )
+    stock_sync_minutes = models.PositiveIntegerField(
+        _("stock sync every, minutes"), default=0, help_text=_("0 = not scheduled.")
+    )
+    priority = models.SmallIntegerField(
+        _("priority"),
+        default=100,
+        help_text=_("Lower is preferred when two suppliers offer a product at the same price."),
+    )
+    # Price-file suppliers (catalog/suppliers/pricefile/).
+    url = models.CharField(_("price file URL"), max_length=1000, blank=True)
+    format = models.CharField(_("file format"), max_length=4, choices=Format.choices, blank=True)
+    auth_env = models.CharField(
+        _("credentials variable"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "Name of the environment variable holding user:password or a token for the "
+            "file; the secret itself is never stored here."
+        ),
+    )
+    mapping = models.JSONField(
+        _("field mapping"),
+        default=dict,
+        blank=True,
+        help_text=_("Which column or field of the file is the article, name, price, stock …"),
+    )
+    upload = models.FileField(_("uploaded price file"), upload_to="suppliers/", blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("supplier")
+        verbose_name_plural = _("suppliers")
+        ordering = ["priority", "code"]
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+    @classmethod
+    def alstyle(cls) -> "Supplier":
+        """Al-Style's row, created from the ALSTYLE_* settings if it is missing (the data
+        migration seeds it; this covers a database emptied since)."""
+        supplier = cls.objects.filter(code=cls.ALSTYLE).first()
+        if supplier is None:
+            supplier, _created = cls.objects.get_or_create(
+                code=cls.ALSTYLE, defaults=alstyle_seed()
+            )
+        return supplier
+
+
+def alstyle_seed() -> dict:
+    """Al-Style's Supplier row as the settings describe it (first migrate only)."""
+    return {
+        "name": "Al-Style",
+        "kind": Supplier.Kind.API,
+        "enabled": True,
+        "sku_prefix": settings.SKU_PREFIX[:8],
+        "min_interval": settings.ALSTYLE_MIN_INTERVAL,
+        "full_sync_minutes": settings.CATALOG_SYNC_INTERVAL_MINUTES,
+        "stock_sync_minutes": settings.STOCK_SYNC_INTERVAL_MINUTES,
+        "priority": 100,
+    }
+
+
+class SupplierOffer(models.Model):
+    """One supplier's offer of one item, as the supplier last said it (written only by
+    catalog/services/offers.py). `product` is null while the offer waits in the match
+    queue (an offer of a supplier other than Al-Style that matched no product yet)."""
+
+    supplier = models.ForeignKey(
+        Supplier, verbose_name=_("supplier"), on_delete=models.PROTECT, related_name="offers"
+    )
+    article = models.CharField(_("supplier article"), max_length=128)
+    part_number = models.CharField(_("part number"), max_length=255, blank=True)
+    barcode = models.CharField(_("barcode"), max_length=64, blank=True)
+    name = models.TextField(_("name"))
+    full_name = models.TextField(_("full name"), blank=True)
+    brand = models.CharField(_("brand"), max_length=255, blank=True)
+    category = models.CharField(_("category"), max_length=255, blank=True)
+    supplier_category_id = models.CharField(_("supplier category id"), max_length=64, blank=True)
+    dealer_price = models.PositiveBigIntegerField(_("dealer price"), null=True, blank=True)
+    retail_price = models.PositiveBigIntegerField(_("retail price"), null=True, blank=True)
+    quantity = models.PositiveIntegerField(_("stock"), default=0)
+    quantity_raw = models.CharField(_("stock (supplier text)"), max_length=32, blank=True)
+    warehouse_stock = models.JSONField(_("stock by warehouse"), default=dict, blank=True)
+    is_new = models.BooleanField(_("new"), default=False)
+    price_on_request = models.BooleanField(_("price on request"), default=False)
+    # Text, not JSON: nothing queries inside it (see Product.raw).
+    raw = models.TextField(_("supplier data"), blank=True)
+    data_hash = models.CharField(max_length=32, blank=True, editable=False)
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
+    last_seen = models.DateTimeField(_("last changed at supplier"), default=timezone.now)
+    listed = models.BooleanField(
+        _("in supplier catalog"),
+        default=True,
+        help_text=_("Off when the supplier's last complete listing no longer had it."),
+    )
+    product = models.ForeignKey(
+        "Product",
+        verbose_name=_("product"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="offers",
+    )
+
+    class Meta:
+        verbose_name = _("supplier offer")
+        verbose_name_plural = _("supplier offers")
+        ordering = ["supplier", "article"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["supplier", "article"], name="supplieroffer_supplier_article"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["part_number"], name="supplieroffer_part_number"),
+            models.Index(fields=["barcode"], name="supplieroffer_barcode"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_id}:{self.article} {self.name[:60]}"
+
+    @property
+    def in_stock(self) -> bool:
+        return self.listed and self.quantity > 0
+
+
 class Product(models.Model):
-    # Supplier data (written only by the sync).
+    """Our product. The supplier columns below (article_pn … last_seen) are the SNAPSHOT
+    of the chosen offer (`offer`), written only by catalog/services/offers.py; `article`
+    is the Al-Style code for Al-Style products and `<supplier>:<article>` for products
+    first created from another supplier. The SKU belongs to the product: it never changes
+    when the chosen offer switches supplier."""
+
+    # Snapshot of the chosen supplier offer (written only by catalog/services/offers.py).
     # Uniqueness of article and sku is a Meta constraint, not unique=True: on PostgreSQL
     # unique=True also adds a varchar_pattern_ops index per field that no query here uses
     # and every insert pays for.
@@ -183,6 +366,26 @@ class Product(models.Model):
     first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
     last_seen = models.DateTimeField(_("last changed at supplier"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    # The offer whose price and stock the product shows (offers.choose_offer), and the one
+    # staff pinned (used while it is listed).
+    offer = models.ForeignKey(
+        SupplierOffer,
+        verbose_name=_("chosen offer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    pinned_offer = models.ForeignKey(
+        SupplierOffer,
+        verbose_name=_("pinned offer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Staff's choice: used for price and stock while the supplier lists it."),
+    )
 
     class Meta:
         verbose_name = _("product")

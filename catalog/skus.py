@@ -61,7 +61,11 @@ def sku_warnings(value: str | None) -> list[str]:
     return warnings
 
 
-def derive_sku(article: str) -> str:
-    """The default SKU for a supplier article: prefix + its Latin letters and digits, ≤ 20."""
-    cleaned = re.sub(r"[^A-Za-z0-9]", "", f"{settings.SKU_PREFIX}{article}")
+def derive_sku(article: str, prefix: str | None = None) -> str:
+    """The default SKU for a supplier article: prefix + its Latin letters and digits, ≤ 20.
+
+    `prefix` is the supplier's SKU prefix (Supplier.sku_prefix) for products first created
+    from a supplier other than Al-Style; Al-Style's products keep SKU_PREFIX."""
+    prefix = settings.SKU_PREFIX if prefix is None else prefix
+    cleaned = re.sub(r"[^A-Za-z0-9]", "", f"{prefix}{article}")
     return cleaned[:20]

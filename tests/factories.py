@@ -2,7 +2,7 @@
 
 import itertools
 
-from catalog.models import Brand, Category, PriceRule, Product
+from catalog.models import Brand, Category, PriceRule, Product, Supplier, SupplierOffer
 
 _seq = itertools.count(1)
 
@@ -28,7 +28,51 @@ def product(**kw) -> Product:
     kw.setdefault("price2", 12000)
     kw.setdefault("quantity", 5)
     kw.setdefault("available", kw["quantity"] > 0)
-    return Product.objects.create(**kw)
+    with_offer = kw.pop("with_offer", True)
+    product = Product.objects.create(**kw)
+    if with_offer:
+        offer_for(product)
+    return product
+
+
+def offer_for(product: Product, supplier: Supplier | None = None, **kw) -> SupplierOffer:
+    """The supplier offer a product has (as the data migration gives every product):
+    Al-Style's by default, copied from the product's columns and chosen."""
+    supplier = supplier or Supplier.alstyle()
+    values = {
+        "article": product.article,
+        "part_number": product.article_pn,
+        "name": product.name,
+        "full_name": product.full_name,
+        "brand": product.brand.name if product.brand_id else "",
+        "supplier_category_id": str(product.category.supplier_id) if product.category_id else "",
+        "dealer_price": product.price1,
+        "retail_price": product.price2,
+        "quantity": product.quantity,
+        "quantity_raw": product.quantity_raw,
+        "is_new": product.is_new,
+        "price_on_request": product.price_on_request,
+        "raw": product.raw,
+        "data_hash": product.data_hash,
+        "first_seen": product.first_seen,
+        "last_seen": product.last_seen,
+        "listed": product.listed,
+        **kw,
+    }
+    offer = SupplierOffer.objects.create(supplier=supplier, product=product, **values)
+    if product.offer_id is None:
+        Product.objects.filter(pk=product.pk).update(offer=offer)
+        product.offer = offer
+    return offer
+
+
+def supplier(**kw) -> Supplier:
+    n = next(_seq)
+    kw.setdefault("code", f"sup{n}")
+    kw.setdefault("name", f"Supplier {n}")
+    kw.setdefault("kind", Supplier.Kind.PRICEFILE)
+    kw.setdefault("sku_prefix", f"S{n}")
+    return Supplier.objects.create(**kw)
 
 
 def rule(**kw) -> PriceRule:

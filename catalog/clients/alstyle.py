@@ -130,6 +130,7 @@ class AlStyleClient:
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         cart_url: str | None = None,
+        min_interval: float | None = None,
     ):
         self.token = settings.ALSTYLE_TOKEN if token is None else token
         if not self.token:
@@ -137,7 +138,10 @@ class AlStyleClient:
                 SERVICE, "no API token: set ALSTYLE_TOKEN (dealer cabinet → API section)"
             )
         token_key = hashlib.sha256(self.token.encode()).hexdigest()[:16]
-        self.limiter = limiter or RateLimiter(token_key, settings.ALSTYLE_MIN_INTERVAL, sleep=sleep)
+        # The Supplier row's interval is passed in by catalog.suppliers.alstyle; a client
+        # made without it (tests, scripts) falls back to ALSTYLE_MIN_INTERVAL.
+        interval = settings.ALSTYLE_MIN_INTERVAL if min_interval is None else min_interval
+        self.limiter = limiter or RateLimiter(token_key, interval, sleep=sleep)
         pause = settings.ALSTYLE_RATE_LIMIT_PAUSE
         self.http = _AlStyleHttp(
             service=SERVICE,

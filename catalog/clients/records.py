@@ -25,30 +25,68 @@ class BadRecord(ValueError):
 
 
 @dataclass(frozen=True)
-class ProductRecord:
+class OfferRecord:
+    """One supplier offer as plain, typed values (any supplier: Al-Style, a price file).
+
+    The first eleven fields are what Al-Style gives; the rest have defaults and join the
+    content hash only when given, so an Al-Style record hashes exactly as it did before
+    offers existed (the migrated hashes stay valid: no rewrite after the migration)."""
+
     article: str
-    article_pn: str
+    part_number: str
     name: str
     full_name: str
-    category_id: int | None
+    category_id: int | str | None
     brand: str
-    price1: int | None
-    price2: int | None
+    dealer_price: int | None
+    retail_price: int | None
     quantity: int
     quantity_raw: str
     is_new: bool
+    barcode: str = ""
+    category: str = ""  # the supplier's category name (price files)
+    warehouse_stock: dict | None = None  # {warehouse: units} where the supplier says it
+    on_request: bool = False  # the supplier says "price on request" in words
+
+    # The names the Al-Style code has always used.
+    @property
+    def article_pn(self) -> str:
+        return self.part_number
+
+    @property
+    def price1(self) -> int | None:
+        return self.dealer_price
+
+    @property
+    def price2(self) -> int | None:
+        return self.retail_price
 
     @property
     def price_on_request(self) -> bool:
-        return is_price_on_request(self.price1)
+        return self.on_request or is_price_on_request(self.dealer_price)
 
     def data_hash(self) -> str:
-        # A plain tuple of the fields: dataclasses.asdict deep-copies and is 10× slower.
-        payload = json.dumps([getattr(self, name) for name in _FIELD_NAMES], ensure_ascii=False)
+        # A plain list of the values: dataclasses.asdict deep-copies and is 10× slower.
+        values = [getattr(self, name) for name in _BASE_FIELDS]
+        extras = [getattr(self, name) for name in _EXTRA_FIELDS]
+        if any(extras):
+            values.append(extras)
+        payload = json.dumps(values, ensure_ascii=False, sort_keys=True)
         return hashlib.md5(payload.encode(), usedforsecurity=False).hexdigest()
 
 
-_FIELD_NAMES = [f.name for f in fields(ProductRecord)]
+_OLD_NAMES = {"article_pn": "part_number", "price1": "dealer_price", "price2": "retail_price"}
+
+
+def ProductRecord(**fields_) -> OfferRecord:  # noqa: N802 (the old class name)
+    """An OfferRecord from Al-Style's old field names (article_pn, price1, price2): records
+    were called ProductRecord before products had offers."""
+    return OfferRecord(**{_OLD_NAMES.get(name, name): value for name, value in fields_.items()})
+
+
+_FIELD_NAMES = [f.name for f in fields(OfferRecord)]
+_BASE_FIELDS = _FIELD_NAMES[:11]
+_EXTRA_FIELDS = _FIELD_NAMES[11:]
 
 
 # Control characters (C0 and C1, tab and newline included) and zero-width/format
@@ -112,7 +150,7 @@ def parse_quantity(value) -> tuple[int, str, bool]:
     return 0, raw[:32], False
 
 
-def parse_element(raw: dict) -> ProductRecord:
+def parse_element(raw: dict) -> OfferRecord:
     if not isinstance(raw, dict):
         raise BadRecord("", "record is not an object")
     article = clean_text(raw.get("article"))
@@ -135,15 +173,15 @@ def parse_element(raw: dict) -> ProductRecord:
     brand = raw.get("brand")
     if isinstance(brand, dict):
         brand = brand.get("name")
-    return ProductRecord(
+    return OfferRecord(
         article=article,
-        article_pn=clean_text(raw.get("article_pn"))[:255],
+        part_number=clean_text(raw.get("article_pn"))[:255],
         name=name,
         full_name=clean_text(raw.get("full_name")),
         category_id=category_id,
         brand=clean_text(brand)[:255],
-        price1=price1,
-        price2=price2,
+        dealer_price=price1,
+        retail_price=price2,
         quantity=quantity,
         quantity_raw=quantity_raw,
         is_new=str(raw.get("isnew", "0")).strip().lower() in {"1", "true", "yes"},

@@ -1,17 +1,16 @@
-"""Supplier catalog sync: Al-Style → Category/Brand/Product.
+"""Supplier catalog sync: Al-Style → Category/Brand/SupplierOffer (→ Product snapshot).
 
-Pages are processed as they arrive (memory stays flat): each page's existing rows are
-loaded in one query, compared by a hash of the supplier fields, and only new or changed
-rows are written (bulk insert / bulk update). A complete run marks products the supplier
-no longer returns as unlisted (never deleted: orders reference them); a run that fails
-mid-way is recorded as partial/failed and marks nothing vanished.
+Pages are processed as they arrive (memory stays flat) and written through the one offer
+upsert (catalog/services/offers.py): each page's stored hashes are loaded in one query,
+and only new or changed offers are written (bulk insert / bulk update), with the snapshot
+of the products they supply. A complete run marks offers the supplier no longer returns as
+unlisted (never deleted: orders reference the products); a run that fails mid-way is
+recorded as partial/failed and marks nothing vanished.
 """
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import transaction
@@ -19,39 +18,20 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from backoffice.core.db import insert_rows
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
 from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
 
 from ..clients.alstyle import AlStyleClient
-from ..clients.records import BadRecord, ProductRecord, parse_element, parse_money, parse_quantity
-from ..models import Brand, CatalogListing, Category, Product, SupplierCheck
-from ..rules import is_price_on_request
-from ..skus import derive_sku
+from ..clients.records import BadRecord, OfferRecord, parse_element, parse_money, parse_quantity
+from ..models import Brand, CatalogListing, Category, Supplier, SupplierCheck, SupplierOffer
+from ..suppliers.alstyle import alstyle_client
+from ..suppliers.base import StockPrice
+from . import offers
 from .budget import CallBudget, plan_run, record_checks, stock_articles
-from .pricing import PRICING_FIELDS, Pricer, flag_price_anomaly
+from .pricing import Pricer
 
 logger = logging.getLogger(__name__)
-
-SUPPLIER_FIELDS = [
-    "article_pn",
-    "name",
-    "full_name",
-    "category",
-    "brand",
-    "price1",
-    "price2",
-    "quantity",
-    "quantity_raw",
-    "is_new",
-    "price_on_request",
-    "listed",
-    "available",
-    "data_hash",
-    "raw",
-    "last_seen",
-]
 
 
 class SupplierSyncError(BackofficeError):
@@ -147,7 +127,7 @@ def sync_catalog(
     """Continue (or start) the full listing: categories and brands when it starts, then
     pages from the saved offset while the budget allows; upsert what changed. After the
     last page, products the listing did not return are marked vanished (vanish guard)."""
-    client = client or AlStyleClient()
+    client = client or alstyle_client()
     if dry_run:
         return _dry_run_catalog(run=run, client=client)
     budget = budget or CallBudget()
@@ -232,7 +212,7 @@ def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -
         )
     if not _confirm_missing(listing, run, client, budget):
         return
-    listed_before = Product.objects.filter(listed=True).count()
+    listed_before = _listed_offers().count()
     vanished = _not_listed_since(listing.started_at)
     listing.phase, listing.finished_at = CatalogListing.Phase.DONE, timezone.now()
     listing.save()
@@ -246,14 +226,14 @@ def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -
         run.status = SyncRun.Status.PARTIAL
 
 
+def _listed_offers():
+    return SupplierOffer.objects.filter(supplier=Supplier.alstyle(), listed=True)
+
+
 def _not_listed_since(started_at) -> list[str]:
-    """Listed products the listing that started at `started_at` did not return."""
+    """Listed Al-Style offers the listing that started at `started_at` did not return."""
     seen = SupplierCheck.objects.filter(listed_at__gt=started_at).values("article")
-    return sorted(
-        Product.objects.filter(listed=True)
-        .exclude(article__in=seen)
-        .values_list("article", flat=True)
-    )
+    return sorted(_listed_offers().exclude(article__in=seen).values_list("article", flat=True))
 
 
 def _confirm_missing(listing, run, client, budget) -> bool:
@@ -264,7 +244,7 @@ def _confirm_missing(listing, run, client, budget) -> bool:
     A single-run listing is taken as it is (as before); so is one whose missing share is
     over the vanish limit anyway (the guard holds it for staff)."""
     missing = _not_listed_since(listing.started_at)
-    listed = Product.objects.filter(listed=True).count()
+    listed = _listed_offers().count()
     if listing.runs <= 1 or not missing or vanish_exceeds_limit(len(missing), listed):
         return True
     todo = [a for a in missing if a > listing.confirm_after]
@@ -337,7 +317,7 @@ def _dry_run_catalog(*, run: SyncRun, client: AlStyleClient) -> None:
             "Al-Style returned no products at all; nothing was changed. "
             "Check the token's access or try again later."
         )
-    listed_before = set(Product.objects.filter(listed=True).values_list("article", flat=True))
+    listed_before = offers.listed_articles(Supplier.alstyle())
     vanished = sorted(listed_before - seen)
     if vanish_exceeds_limit(len(vanished), len(listed_before)):
         hold_vanish(run, vanished, listed_before=len(listed_before), dry_run=True)
@@ -424,7 +404,7 @@ def sync_brands(rows: Iterable[dict], *, dry_run: bool = False) -> dict[str, int
 
 
 def upsert_products(
-    records: list[tuple[ProductRecord, dict]],
+    records: list[tuple[OfferRecord, dict]],
     *,
     run: SyncRun,
     category_map: dict[int, int],
@@ -432,109 +412,15 @@ def upsert_products(
     pricer: Pricer,
     dry_run: bool = False,
 ) -> None:
-    """Write one page: insert new products, update changed ones, skip unchanged ones."""
-    if not records:
-        return
-    by_article = {record.article: (record, raw) for record, raw in records}
-    # Cheap first pass: only hashes. Full rows are loaded for changed products alone, so an
-    # unchanged page costs one narrow query and no writes.
-    known = {
-        article: (digest, listed)
-        for article, digest, listed in Product.objects.filter(
-            article__in=list(by_article)
-        ).values_list("article", "data_hash", "listed")
-    }
-    digests = {article: record.data_hash() for article, (record, _raw) in by_article.items()}
-    changed_articles = []
-    for article, digest in digests.items():
-        if known.get(article) == (digest, True):
-            run.count("unchanged")
-        else:
-            changed_articles.append(article)
-    if not changed_articles:
-        return
-    existing = {
-        p.article: p
-        for p in Product.objects.filter(article__in=[a for a in changed_articles if a in known])
-    }
-    now = timezone.now()
-    to_create: list[dict] = []
-    to_update: list[Product] = []
-    for article in changed_articles:
-        record, raw = by_article[article]
-        if record.brand and record.brand not in brand_map and not dry_run:
-            brand_map[record.brand] = Brand.objects.get_or_create(name=record.brand)[0].pk
-        values = _record_values(record, raw, digests[article], now, category_map, brand_map)
-        product = existing.get(article)
-        if product is None:
-            # New products are plain row dicts: no model instance needed to insert them.
-            quote = pricer.quote(SimpleNamespace(manual_price=None, **values))
-            to_create.append(
-                {
-                    "article": article,
-                    "sku": derive_sku(article),
-                    "first_seen": now,
-                    "kaspi_price": quote.price,
-                    "price_rule_id": quote.rule.pk if quote.rule else None,
-                    **values,
-                }
-            )
-        else:
-            old_price1 = product.price1
-            for name, value in values.items():
-                setattr(product, name, value)
-            flag_price_anomaly(product, old_price1)
-            pricer.apply(product)
-            to_update.append(product)
-
-    run.count("created", len(to_create))
-    run.count("updated", len(to_update))
-    if dry_run:
-        return
-    with transaction.atomic():
-        if to_create:
-            _create_with_unique_skus(to_create)
-        if to_update:
-            Product.objects.bulk_update(to_update, SUPPLIER_FIELDS + PRICING_FIELDS)
-
-
-def _record_values(record, raw, digest, now, category_map, brand_map) -> dict:
-    """The supplier-owned columns of a product, by attribute name."""
-    return {
-        "article_pn": record.article_pn,
-        "name": record.name,
-        "full_name": record.full_name,
-        "category_id": category_map.get(record.category_id),
-        "brand_id": brand_map.get(record.brand) if record.brand else None,
-        "price1": record.price1,
-        "price2": record.price2,
-        "quantity": record.quantity,
-        "quantity_raw": record.quantity_raw,
-        "is_new": record.is_new,
-        "price_on_request": record.price_on_request,
-        "listed": True,
-        "available": record.quantity > 0,
-        "data_hash": digest,
-        "raw": json.dumps(raw, ensure_ascii=False),
-        "last_seen": now,
-    }
-
-
-def _create_with_unique_skus(rows: list[dict]) -> None:
-    """Insert new products; a derived SKU that is already taken gets a numeric suffix."""
-    taken = set(
-        Product.objects.filter(sku__in=[row["sku"] for row in rows]).values_list("sku", flat=True)
+    """Write one Al-Style page through the offer upsert: new offers (with their product)
+    inserted, changed ones updated with their product's snapshot, unchanged ones skipped."""
+    offers.upsert_offers(
+        Supplier.alstyle(),
+        records,
+        run=run,
+        dry_run=dry_run,
+        lookups=offers.Lookups(pricer=pricer, category_map=category_map, brand_map=brand_map),
     )
-    for row in rows:
-        if row["sku"] in taken:
-            base = row["sku"][:16]
-            suffix = 2
-            while f"{base}X{suffix}" in taken:
-                suffix += 1
-            logger.warning("SKU clash for article %s; using %sX%s", row["article"], base, suffix)
-            row["sku"] = f"{base}X{suffix}"
-        taken.add(row["sku"])
-    insert_rows(Product, rows)
 
 
 # --- Vanish guard (issue 14.2) ---------------------------------------------------------------
@@ -628,30 +514,18 @@ def confirm_held_vanish(*, run: SyncRun, user=None) -> int:
 
 
 def _unlist(articles: list[str]) -> int:
-    now = timezone.now()
-    count = 0
-    for start in range(0, len(articles), 500):
-        chunk = articles[start : start + 500]
-        count += Product.objects.filter(article__in=chunk, listed=True).update(
-            listed=False, available=False, quantity=0, last_seen=now, data_hash=""
-        )
-    return count
+    return offers.mark_offers_vanished(Supplier.alstyle(), articles=list(articles))
 
 
 def mark_vanished(seen: set[str], *, dry_run: bool = False) -> int:
-    """Unlist products a complete run did not return; return how many."""
-    listed = set(Product.objects.filter(listed=True).values_list("article", flat=True))
-    vanished = sorted(listed - seen)
-    if dry_run or not vanished:
-        return len(vanished)
-    now = timezone.now()
-    for start in range(0, len(vanished), 500):
-        chunk = vanished[start : start + 500]
-        Product.objects.filter(article__in=chunk).update(
-            listed=False, available=False, quantity=0, last_seen=now, data_hash=""
-        )
-    logger.info("%d products no longer listed by Al-Style", len(vanished))
-    return len(vanished)
+    """Unlist Al-Style offers (and their products) a complete run did not return."""
+    supplier = Supplier.alstyle()
+    if dry_run:
+        return len(offers.listed_articles(supplier) - seen)
+    count = offers.mark_offers_vanished(supplier, seen)
+    if count:
+        logger.info("%d products no longer listed by Al-Style", count)
+    return count
 
 
 # --- Stock and price refresh -----------------------------------------------------------------
@@ -666,16 +540,12 @@ def sync_stock(
 ):
     """Refresh quantity and prices with `quantity-price`, 250 articles a call: every listed
     product without a budget, else what the planner says matters first (budget.py)."""
-    client = client or AlStyleClient()
+    client = client or alstyle_client()
     for key in ("fetched", "updated", "unchanged", "missing", "errors"):
         run.counts.setdefault(key, 0)
     chunk_size = max(1, settings.ALSTYLE_STOCK_CHUNK)
     if budget is None or budget.calls is None:
-        articles = list(
-            Product.objects.filter(listed=True)
-            .order_by("article")
-            .values_list("article", flat=True)
-        )
+        articles = list(_listed_offers().order_by("article").values_list("article", flat=True))
     else:
         articles = stock_articles(
             limit=budget.calls * chunk_size, rest_limit=budget.tick_calls * chunk_size
@@ -715,47 +585,25 @@ def sync_stock(
 
 
 def _apply_stock(chunk, answer, *, run, pricer, dry_run) -> None:
-    changed = []
-    for product in Product.objects.filter(article__in=chunk):
-        row = answer.get(product.article)
-        if row is None:
-            run.count("missing")
-            continue
-        run.count("fetched")
+    """A quantity-price answer onto the Al-Style offers of `chunk` (and their products)."""
+    parsed = {}
+    for article, row in answer.items():
         try:
             price1 = parse_money(row.get("price1"))
             price2 = parse_money(row.get("price2"))
         except ValueError as exc:
+            run.count("fetched")
             run.count("errors")
-            _note_error(run, f"article {product.article}: {exc}")
+            _note_error(run, f"article {article}: {exc}")
             continue
         quantity, quantity_raw, _ok = parse_quantity(row.get("quantity"))
-        new = (price1, price2, quantity, quantity_raw)
-        if new == (product.price1, product.price2, product.quantity, product.quantity_raw):
-            run.count("unchanged")
-            continue
-        old_price1 = product.price1
-        product.price1, product.price2, product.quantity, product.quantity_raw = new
-        product.price_on_request = is_price_on_request(price1)
-        product.available = quantity > 0
-        # The next full sync re-hashes the record; clearing the hash makes it write once.
-        product.data_hash = ""
-        flag_price_anomaly(product, old_price1)
-        pricer.apply(product)
-        changed.append(product)
-    run.count("updated", len(changed))
-    if changed and not dry_run:
-        with transaction.atomic():
-            Product.objects.bulk_update(
-                changed,
-                [
-                    "price1",
-                    "price2",
-                    "quantity",
-                    "quantity_raw",
-                    "price_on_request",
-                    "available",
-                    "data_hash",
-                    *PRICING_FIELDS,
-                ],
-            )
+        parsed[article] = StockPrice(article, quantity, quantity_raw, price1, price2)
+    skipped = set(answer) - set(parsed)
+    offers.apply_stock(
+        Supplier.alstyle(),
+        [a for a in chunk if a not in skipped],
+        parsed,
+        run=run,
+        dry_run=dry_run,
+        lookups=offers.Lookups(pricer=pricer),
+    )

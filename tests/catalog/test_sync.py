@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from backoffice.core.runs import acquire_lock
 from backoffice.models import JobLock, SyncRun
-from catalog.models import Brand, Category, Product
+from catalog.models import Brand, Category, Product, SupplierOffer
 from catalog.services.sync import run_catalog_sync, run_stock_sync
 from tests import factories
 from tests.factories import element
@@ -229,8 +229,8 @@ def test_stock_sync_updates_changed_rows_only(mocked_http):
             }
         },
     )
-    # factories leave quantity_raw empty; the second row matches once raw text is equal
-    Product.objects.filter(article="2").update(quantity_raw="5")
+    # factories leave quantity_raw empty; the second offer matches once raw text is equal
+    SupplierOffer.objects.filter(article="2").update(quantity_raw="5")
 
     run = run_stock_sync()
 
