@@ -4,7 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.shortcuts import redirect
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -30,6 +31,8 @@ from .services.fulfilment import (
     set_fulfilment,
 )
 from .services.imports import request_order_import
+from .services.purchase_lists import headers as list_headers
+from .services.purchase_lists import list_rows, list_xlsx
 from .services.status import (
     accept_order,
     cancel_order,
@@ -72,11 +75,23 @@ class FulfilmentEventInline(ReadOnlyInline):
     fields = ["created_at", "from_status", "to_status", "user", "note"]
 
 
+def purchase_list_links(purchase: SupplierPurchase):
+    """Links to the purchase list page and its XLSX (a `listed` purchase), else "—"."""
+    if purchase.status != SupplierPurchase.Status.LISTED:
+        return "—"
+    url = reverse("admin:orders_supplierpurchase_list", args=[purchase.pk])
+    return format_html(
+        '<a href="{}">{}</a> · <a href="{}?format=xlsx">XLSX</a>', url, _("print"), url
+    )
+
+
 class SupplierPurchaseInline(ReadOnlyInline):
     model = SupplierPurchase
     template = "admin/edit_inline/stacked.html"
     fields = [
+        "supplier",
         "status",
+        "purchase_list_display",
         "reference",
         "supplier_order_id",
         "supplier_status_text",
@@ -91,6 +106,10 @@ class SupplierPurchaseInline(ReadOnlyInline):
     @admin.display(description=_("Al-Style status"))
     def supplier_status_text(self, obj):
         return obj.supplier_status_text
+
+    @admin.display(description=_("purchase list"))
+    def purchase_list_display(self, obj):
+        return purchase_list_links(obj)
 
     @admin.display(description=_("sent to Al-Style"))
     def sent_pretty(self, obj):
@@ -585,7 +604,7 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
         run = request_purchase(orders=queryset, user=request.user, dry_run=True)
         report_enqueue(self, request, run, True, what=_("Purchase check (nothing is sent)"))
 
-    @admin.action(description=_("Order from Al-Style…"), permissions=["change"])
+    @admin.action(description=_("Order from the suppliers…"), permissions=["change"])
     def purchase_selected(self, request, queryset):
         def apply(data):
             run = request_purchase(
@@ -594,16 +613,16 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
                 attorney=data["attorney"],
                 carrier=data["carrier"],
             )
-            report_enqueue(self, request, run, True, what=_("Purchase from Al-Style"))
+            report_enqueue(self, request, run, True, what=_("Purchase from the suppliers"))
 
         return self._with_form(
             request,
             queryset,
             PurchaseForm,
-            _("Order from Al-Style"),
+            _("Order from the suppliers"),
             "purchase_selected",
             apply,
-            submit_label=_("Order from Al-Style"),
+            submit_label=_("Order from the suppliers"),
         )
 
     def _with_form(self, request, queryset, form_class, title, action, apply, submit_label=None):
@@ -770,11 +789,13 @@ class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "order",
+        "supplier",
         "status",
         "reference",
         "supplier_order_id",
         "supplier_status_text",
         "supplier_checked_at",
+        "purchase_list_links",
         "created_by",
     ]
 
@@ -782,7 +803,53 @@ class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
     def supplier_status_text(self, obj):
         return obj.supplier_status_text
 
-    list_filter = ["status"]
+    @admin.display(description=_("purchase list"))
+    def purchase_list_links(self, obj):
+        return purchase_list_links(obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/purchase-list/",
+                self.admin_site.admin_view(self.purchase_list_view),
+                name="orders_supplierpurchase_list",
+            ),
+            *super().get_urls(),
+        ]
+
+    def purchase_list_view(self, request, pk):
+        """The purchase list of a supplier without a cart API: a printable page, or
+        `?format=xlsx` the same as a spreadsheet."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        purchase = get_object_or_404(
+            SupplierPurchase.objects.select_related("order", "supplier"),
+            pk=pk,
+            status=SupplierPurchase.Status.LISTED,
+        )
+        if request.GET.get("format") == "xlsx":
+            response = HttpResponse(
+                list_xlsx(purchase),
+                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+            name = f"purchase-{purchase.supplier.code}-{purchase.order.code}.xlsx"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+        rows = list_rows(purchase)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Purchase list: %(supplier)s, order %(code)s")
+            % {"supplier": purchase.supplier.name, "code": purchase.order.code},
+            "purchase": purchase,
+            "rows": rows,
+            "headers": list_headers(),
+            "total": sum(r["total"] or 0 for r in rows),
+            "opts": self.model._meta,
+        }
+        template = "admin/orders/supplierpurchase/purchase_list.html"
+        return TemplateResponse(request, template, context)
+
+    list_filter = ["status", "supplier"]
     search_fields = ["=order__code", "=supplier_order_id", "=reference"]
 
     def has_add_permission(self, request):

@@ -213,21 +213,32 @@ class FulfilmentEvent(models.Model):
         return f"{self.order}: {self.get_from_status_display()} → {self.get_to_status_display()}"
 
 
-class SupplierPurchase(models.Model):
-    """One attempt to order a Kaspi order's goods from Al-Style.
+def alstyle_supplier_id() -> int:
+    """The default supplier of a purchase (every purchase before issue 18 was Al-Style's)."""
+    from catalog.models import Supplier
 
-    At most one attempt per order may be live (submitted, or unknown until staff or the order
-    lookup settle it): the goods are never bought twice. Failed and refused attempts stay as
-    history, and a new attempt may follow them.
+    return Supplier.alstyle().pk
+
+
+class SupplierPurchase(models.Model):
+    """One attempt to order a Kaspi order's goods from one supplier.
+
+    A supplier with a cart API (Al-Style) gets the order submitted; one without gets a
+    *purchase list* (status `listed`): what staff order by hand, printable and as XLSX. An
+    order with lines from two suppliers has one purchase per supplier. At most one attempt
+    per order and supplier may be live (submitted, listed, or unknown until staff or the
+    order lookup settle it): the goods are never bought twice. Failed and refused attempts
+    stay as history, and a new attempt may follow them.
     """
 
     class Status(models.TextChoices):
         SUBMITTED = "submitted", _("submitted")
+        LISTED = "listed", _("purchase list: order by hand")
         FAILED = "failed", _("failed before submit")
         REFUSED = "refused", _("refused by Al-Style")
         UNKNOWN = "unknown", _("unknown: check Al-Style")
 
-    LIVE = (Status.SUBMITTED, Status.UNKNOWN)
+    LIVE = (Status.SUBMITTED, Status.UNKNOWN, Status.LISTED)
 
     # Order status letters of Al-Style (docs/alstyle-api.md §2) and their meaning.
     SUPPLIER_STATUSES = {
@@ -246,6 +257,13 @@ class SupplierPurchase(models.Model):
 
     order = models.ForeignKey(
         Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="purchases"
+    )
+    supplier = models.ForeignKey(
+        "catalog.Supplier",
+        verbose_name=_("supplier"),
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        default=alstyle_supplier_id,
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
     reference = models.CharField(_("our reference"), max_length=64, blank=True)
@@ -272,9 +290,9 @@ class SupplierPurchase(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["order"],
-                condition=models.Q(status__in=["submitted", "unknown"]),
-                name="one_live_supplier_purchase_per_order",
+                fields=["order", "supplier"],
+                condition=models.Q(status__in=["submitted", "unknown", "listed"]),
+                name="one_live_purchase_per_order_supplier",
             )
         ]
 

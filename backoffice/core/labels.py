@@ -110,6 +110,7 @@ RUN_COUNTERS = {
     "in_stock": pgettext_lazy("run counter", "all in stock"),
     "short": pgettext_lazy("run counter", "short of stock"),
     "purchased": pgettext_lazy("run counter", "ordered from the supplier"),
+    "listed": pgettext_lazy("run counter", "purchase lists made"),
 }
 
 AUDIT_ACTIONS = {

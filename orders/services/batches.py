@@ -13,8 +13,18 @@ from backoffice.core.exceptions import BackofficeError
 from backoffice.core.runs import enqueue_run, heartbeat, run_queued
 from backoffice.models import SyncRun
 
-from ..models import Order
-from .fulfilment import check_stock, describe_plan, purchase_from_alstyle
+from ..models import Order, SupplierPurchase
+from .fulfilment import (
+    _live,
+    check_stock,
+    describe_plan,
+    has_cart,
+    purchase_from_alstyle,
+    purchase_lines,
+    purchase_order,
+    supplier_adapter,
+    suppliers_of,
+)
 
 MAX_ORDERS = 200  # one selection; a bigger one is cut here and said so in the report
 
@@ -65,23 +75,48 @@ def _check_one(run: SyncRun, order: Order, client) -> str:
 
 
 def _purchase_one(run: SyncRun, order: Order, client) -> str:
+    """One purchase per supplier of the order (Al-Style's cart, a purchase list for the
+    others); the dry run shows Al-Style's plan and which suppliers get a list."""
     params = run.params
     if params.get("dry_run"):
-        plan = purchase_from_alstyle(order=order, dry_run=True, client=client)
-        run.count("flagged" if plan["problems"] else "checked")
-        return describe_plan(plan)
-    purchase = purchase_from_alstyle(
+        parts = []
+        for supplier in suppliers_of(order):
+            if has_cart(supplier, supplier_adapter(supplier, client)):
+                plan = purchase_from_alstyle(order=order, dry_run=True, client=client)
+                run.count("flagged" if plan["problems"] else "checked")
+                parts.append(describe_plan(plan))
+            else:
+                lines = purchase_lines(order, supplier)
+                parts.append(
+                    _("%(supplier)s: a purchase list of %(n)d line(s)")
+                    % {"supplier": supplier.name, "n": len(lines)}
+                )
+        return "; ".join(parts)
+    parts, refused = [], []
+    for supplier, result in purchase_order(
         order=order,
         user=run.user,
         client=client,
         attorney=params.get("attorney") or "",
         carrier=params.get("carrier") or "",
-    )
-    if purchase.supplier_order_id:
-        run.count("purchased")
-        return _("Al-Style order %(id)s") % {"id": purchase.supplier_order_id}
-    run.count("unknown")
-    return str(purchase.get_status_display())
+    ):
+        if isinstance(result, Exception) and _live(order, supplier) is not None:
+            run.count("unchanged")  # bought (or listed) before: nothing new, as it should be
+            parts.append(f"{supplier.name}: {result}")
+        elif isinstance(result, Exception):
+            refused.append(f"{supplier.name}: {result}")
+        elif result.status == SupplierPurchase.Status.LISTED:
+            run.count("listed")
+            parts.append(_("%(supplier)s: purchase list made") % {"supplier": supplier.name})
+        elif result.supplier_order_id:
+            run.count("purchased")
+            parts.append(_("Al-Style order %(id)s") % {"id": result.supplier_order_id})
+        else:
+            run.count("unknown")
+            parts.append(f"{supplier.name}: {result.get_status_display()}")
+    if refused and not parts:
+        raise BackofficeError("; ".join(refused))
+    return "; ".join(parts + refused)
 
 
 def _each_order(run: SyncRun, one, client) -> None:

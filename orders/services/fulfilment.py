@@ -22,7 +22,9 @@ from backoffice.core.alerts import send_alert
 from backoffice.core.audit import audit
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
 from backoffice.core.runs import acquire_lock, release_lock
-from catalog.clients.records import parse_quantity
+from catalog.models import Supplier
+from catalog.suppliers import NotSupported, get_adapter
+from catalog.suppliers.alstyle import CartRefused
 
 from ..models import Fulfilment, Order, OrderEntry, SupplierPurchase
 from .stages import (
@@ -69,13 +71,57 @@ def mark_assembled(*, order: Order, parcels=None, user=None, note: str = "", cli
 # --- Stock check --------------------------------------------------------------------------
 
 
-def check_stock(order: Order, *, client=None) -> bool:
-    """A fresh supplier quantity for each line; True when every line can be supplied."""
-    from catalog.clients.alstyle import AlStyleClient
+def line_source(entry: OrderEntry) -> tuple[Supplier, str]:
+    """The supplier and supplier article of a line's product: those of its chosen offer,
+    else Al-Style's with our article (a product that has no offer row yet)."""
+    product = entry.product
+    if product.offer_id:
+        return product.offer.supplier, product.offer.article
+    return Supplier.alstyle(), product.article
 
-    entries = list(order.entries.select_related("product"))
-    articles = sorted({e.product.article for e in entries if e.product_id})
-    answer = (client or AlStyleClient()).quantity_price(articles) if articles else {}
+
+def supplier_adapter(supplier: Supplier, client=None):
+    """The adapter of `supplier` (`client`: an Al-Style client to use), or None when the
+    supplier has none (then it has no stock call and no cart: a purchase list)."""
+    kwargs = {"client": client} if client is not None and supplier.code == Supplier.ALSTYLE else {}
+    try:
+        return get_adapter(supplier, **kwargs)
+    except (NotSupported, ImportError):
+        return None
+
+
+def has_cart(supplier: Supplier, adapter) -> bool:
+    """Whether we submit the purchase through the supplier's cart (Al-Style's cart-api);
+    any other supplier gets a purchase list."""
+    return supplier.code == Supplier.ALSTYLE and adapter is not None and adapter.supports_cart
+
+
+def _entries(order: Order) -> list[OrderEntry]:
+    return list(order.entries.select_related("product__offer__supplier").order_by("pk"))
+
+
+def check_stock(order: Order, *, client=None) -> bool:
+    """A fresh supplier quantity for each line (one stock call per supplier of the lines,
+    through its adapter; a price-file supplier's stock is that of its last file); True
+    when every line can be supplied."""
+    entries = _entries(order)
+    groups: dict[int, tuple[Supplier, dict[int, str]]] = {}
+    for entry in entries:
+        if entry.product_id:
+            supplier, article = line_source(entry)
+            groups.setdefault(supplier.pk, (supplier, {}))[1][entry.pk] = article
+    fresh: dict[int, int] = {}
+    for supplier, articles in groups.values():
+        adapter = supplier_adapter(supplier, client)
+        if adapter is not None and adapter.supports_stock:
+            answer = adapter.fetch_stock(sorted(set(articles.values())))
+            for pk, article in articles.items():
+                fresh[pk] = answer[article].quantity if article in answer else 0
+        else:
+            for entry in entries:
+                if entry.pk in articles:
+                    offer = entry.product.offer
+                    fresh[entry.pk] = offer.quantity if offer is not None else 0
     now = timezone.now()
     problems = []
     for entry in entries:
@@ -83,8 +129,7 @@ def check_stock(order: Order, *, client=None) -> bool:
             entry.supplier_quantity, entry.in_stock = None, False
             problems.append(f"line {entry.offer_code}: no matching product in our catalog")
         else:
-            row = answer.get(entry.product.article)
-            quantity = parse_quantity(row.get("quantity"))[0] if row else 0
+            quantity = fresh.get(entry.pk, 0)
             entry.supplier_quantity = quantity
             entry.in_stock = quantity >= entry.quantity
             if not entry.in_stock:
@@ -193,19 +238,38 @@ def purchase_reference(order: Order) -> str:
     return f"kaspi-{order.code}"
 
 
-def purchase_lines(order: Order) -> list[dict]:
-    entries = list(order.entries.select_related("product"))
+def purchase_lines(order: Order, supplier: Supplier | None = None) -> list[dict]:
+    """The lines to buy from `supplier` (every line without one), by supplier article;
+    refused when a line of the order has no product of ours."""
+    entries = _entries(order)
     missing = [e.offer_code for e in entries if e.product_id is None]
     if missing or not entries:
         raise FulfilmentRefused(
             f"order {order.code}: lines without a product: {', '.join(missing) or 'no lines'}"
         )
-    return [{"article": e.product.article, "quantity": e.quantity} for e in entries]
+    lines = []
+    for entry in entries:
+        source, article = line_source(entry)
+        if supplier is None or source.pk == supplier.pk:
+            lines.append({"article": article, "quantity": entry.quantity, "entry": entry})
+    return [{"article": line["article"], "quantity": line["quantity"]} for line in lines]
 
 
-def _expected_sum(order: Order):
+def suppliers_of(order: Order) -> list[Supplier]:
+    """The suppliers of an order's lines, Al-Style first, then by name."""
+    found = {}
+    for entry in _entries(order):
+        if entry.product_id:
+            supplier, _article = line_source(entry)
+            found[supplier.pk] = supplier
+    return sorted(found.values(), key=lambda s: (s.code != Supplier.ALSTYLE, s.name))
+
+
+def _expected_sum(order: Order, supplier: Supplier | None = None):
     total = 0
-    for entry in order.entries.select_related("product"):
+    for entry in _entries(order):
+        if supplier is not None and entry.product_id and line_source(entry)[0].pk != supplier.pk:
+            continue
         if not entry.product_id or not entry.product.price1:
             return None
         total += entry.product.price1 * entry.quantity
@@ -338,8 +402,12 @@ def choose_entry(entries, *, kind: str, our_bin: str, wanted: str = "", setting:
 
 
 def purchase_plan(*, order: Order, client, attorney: str = "", carrier: str = "") -> dict:
-    """What a purchase would send: lines, submit fields, base URLs and any problem."""
-    lines = purchase_lines(order)
+    """What an Al-Style purchase would send: lines, submit fields, base URLs and problems."""
+    lines = purchase_lines(order, Supplier.alstyle())
+    if not lines:
+        raise FulfilmentRefused(
+            _("order %(code)s has no line from Al-Style") % {"code": order.code}
+        )
     profile = client.user_data()
     our_bin = str(profile.get("bin") or profile.get("БИН") or "").strip()
     problems, chosen = [], {}
@@ -400,6 +468,18 @@ def _as_json(entry):
     return json.dumps(entry, ensure_ascii=False) if entry else None
 
 
+def _alstyle_client():
+    """Al-Style's client, from its adapter (the one place that builds it, paced by the
+    Supplier row)."""
+    return supplier_adapter(Supplier.alstyle()).client
+
+
+def _live(order: Order, supplier: Supplier) -> SupplierPurchase | None:
+    return SupplierPurchase.objects.filter(
+        order=order, supplier=supplier, status__in=SupplierPurchase.LIVE
+    ).first()
+
+
 def purchase_from_alstyle(
     *,
     order: Order,
@@ -417,15 +497,17 @@ def purchase_from_alstyle(
     a clear answer (timeout, connection error, 5xx, a cut-off body) is "unknown": the order
     is looked up in Al-Style's order list by our reference; if it is not found the purchase
     stays unknown for staff and is never retried automatically.
-    """
-    from catalog.clients.alstyle import AlStyleClient
 
+    Only the order's Al-Style lines are bought here (purchase_order handles the others);
+    the cart is Al-Style's adapter's.
+    """
+    alstyle = Supplier.alstyle()
     if order.fulfilment != Fulfilment.ACCEPTED:
         raise FulfilmentRefused(f"order {order.code} must be accepted first")
-    live = SupplierPurchase.objects.filter(order=order, status__in=SupplierPurchase.LIVE).first()
+    live = _live(order, alstyle)
     if live is not None:
         raise FulfilmentRefused(_already(order, live))
-    client = client or AlStyleClient()
+    client = client or _alstyle_client()
     plan = purchase_plan(order=order, client=client, attorney=attorney, carrier=carrier)
     if dry_run:
         return plan
@@ -440,6 +522,7 @@ def purchase_from_alstyle(
             with transaction.atomic():
                 purchase = SupplierPurchase.objects.create(
                     order=order,
+                    supplier=alstyle,
                     status=SupplierPurchase.Status.UNKNOWN,
                     reference=submit["external_id"],
                     lines=lines,
@@ -448,7 +531,7 @@ def purchase_from_alstyle(
                         "delivery": plan["carrier"],
                         "shipping_date": submit["shipping_date"],
                         "comments": submit["comments"],
-                        "expected_sum": _expected_sum(order),
+                        "expected_sum": _expected_sum(order, alstyle),
                     },
                     created_by=user if getattr(user, "pk", None) else None,
                 )
@@ -473,7 +556,89 @@ def purchase_from_alstyle(
         release_lock(CART_LOCK, holder)
 
 
+def make_purchase_list(*, order: Order, supplier: Supplier, user=None) -> SupplierPurchase:
+    """A supplier without a cart API: the list staff order by hand (supplier article, name,
+    quantity, dealer price), kept as a `listed` purchase, so it is made once per order and
+    supplier and the goods are never listed for buying twice."""
+    live = _live(order, supplier)
+    if live is not None:
+        raise FulfilmentRefused(_already(order, live))
+    lines = []
+    for entry in _entries(order):
+        if not entry.product_id:
+            continue
+        source, article = line_source(entry)
+        if source.pk != supplier.pk:
+            continue
+        offer = entry.product.offer
+        lines.append(
+            {
+                "article": article,
+                "name": (offer.name if offer is not None else entry.product.name)[:500],
+                "quantity": entry.quantity,
+                "dealer_price": offer.dealer_price if offer is not None else entry.product.price1,
+            }
+        )
+    if not lines:
+        raise FulfilmentRefused(
+            _("order %(code)s has no line from %(supplier)s")
+            % {"code": order.code, "supplier": supplier.name}
+        )
+    try:
+        with transaction.atomic():
+            return SupplierPurchase.objects.create(
+                order=order,
+                supplier=supplier,
+                status=SupplierPurchase.Status.LISTED,
+                reference=purchase_reference(order),
+                lines=lines,
+                sent={"expected_sum": _expected_sum(order, supplier)},
+                created_by=user if getattr(user, "pk", None) else None,
+            )
+    except IntegrityError:
+        live = _live(order, supplier)
+        raise FulfilmentRefused(_already(order, live) if live else str(order.code)) from None
+
+
+def purchase_order(*, order: Order, user=None, client=None, attorney="", carrier="") -> list:
+    """One purchase per supplier of the order's lines: Al-Style's through its cart, a
+    purchase list for a supplier without a cart API. Returns (supplier, purchase or the
+    refusal) per supplier; a supplier already bought from (or listed) is refused, nothing
+    new is made, so running it twice buys nothing twice."""
+    if order.fulfilment not in (Fulfilment.ACCEPTED, Fulfilment.PURCHASED):
+        raise FulfilmentRefused(f"order {order.code} must be accepted first")
+    purchase_lines(order)  # every line has a product of ours, else refused as a whole
+    results = []
+    suppliers = suppliers_of(order)
+    # Lists first: the Al-Style purchase moves the order to "bought from supplier".
+    for supplier in sorted(suppliers, key=lambda s: s.code == Supplier.ALSTYLE):
+        adapter = supplier_adapter(supplier, client)
+        try:
+            if has_cart(supplier, adapter):
+                live = _live(order, supplier)
+                if live is not None:
+                    raise FulfilmentRefused(_already(order, live))
+                result = purchase_from_alstyle(
+                    order=order,
+                    user=user,
+                    client=client or adapter.client,
+                    attorney=attorney,
+                    carrier=carrier,
+                )
+            else:
+                result = make_purchase_list(order=order, supplier=supplier, user=user)
+        except FulfilmentRefused as exc:
+            result = exc
+        results.append((supplier, result))
+    return results
+
+
 def _already(order: Order, live: SupplierPurchase) -> str:
+    if live.status == SupplierPurchase.Status.LISTED:
+        return str(_("order %(code)s already has a purchase list for %(supplier)s")) % {
+            "code": order.code,
+            "supplier": live.supplier.name,
+        }
     if live.status == SupplierPurchase.Status.SUBMITTED:
         return str(_("order %(code)s was already ordered from Al-Style (order %(id)s)")) % {
             "code": order.code,
@@ -488,8 +653,6 @@ def _already(order: Order, live: SupplierPurchase) -> str:
 
 
 def _submit(*, purchase: SupplierPurchase, client, submit: dict, user):
-    from catalog.clients.alstyle import CartRefused
-
     try:
         answer = client.cart("submit", method="POST", **submit)
     except CartRefused as exc:
@@ -659,13 +822,13 @@ def poll_supplier_purchases(*, client=None, now=None) -> dict:
     """Read the supplier status of open purchases from Al-Style's order list (one listing
     for all of them) and look up the unknown ones again. Read-only at Al-Style: nothing is
     ever submitted again here."""
-    from catalog.clients.alstyle import AlStyleClient
-
     now = now or timezone.now()
     since = now - timedelta(days=settings.ALSTYLE_PURCHASE_POLL_DAYS)
     open_ = list(
         SupplierPurchase.objects.filter(
-            status=SupplierPurchase.Status.SUBMITTED, created_at__gte=since
+            supplier__code=Supplier.ALSTYLE,
+            status=SupplierPurchase.Status.SUBMITTED,
+            created_at__gte=since,
         )
         .exclude(supplier_order_id="")
         .exclude(supplier_status__in=SupplierPurchase.FINAL_SUPPLIER_STATUSES)
@@ -673,13 +836,15 @@ def poll_supplier_purchases(*, client=None, now=None) -> dict:
     )
     unknown = list(
         SupplierPurchase.objects.filter(
-            status=SupplierPurchase.Status.UNKNOWN, created_at__gte=since
+            supplier__code=Supplier.ALSTYLE,
+            status=SupplierPurchase.Status.UNKNOWN,
+            created_at__gte=since,
         ).select_related("order")
     )
     counts = {"open": len(open_), "changed": 0, "missing": 0, "unknown": len(unknown), "found": 0}
     if not open_ and not unknown:
         return counts
-    client = client or AlStyleClient()
+    client = client or _alstyle_client()
     oldest = min(p.created_at for p in open_ + unknown)
     date_from = timezone.localtime(oldest).date() - timedelta(days=1)
     date_to = timezone.localdate() + timedelta(days=1)
