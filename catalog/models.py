@@ -529,7 +529,7 @@ class CatalogListing(models.Model):
 
 # Products Kaspi may sell now: the feed writes them with available="yes". Units reserved
 # by open Kaspi orders are not offered again; a frozen price below break-even is not sold.
-# The rule is catalog/rules.py's; this is its query (rules.is_offerable is its row twin).
+# The one definition of "offerable" (the price-list writer evaluates it per row in SQL).
 OFFERABLE = Q(
     listed=True,
     kaspi_enabled=True,
