@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -264,12 +265,21 @@ class WriteStats:
     legacy: int = 0  # old offers kept as they were (catalog/services/legacy_offers.py)
     price_changed: int = 0
     availability_changed: int = 0
-    # The published state to record once the file is out, as (product id, available,
-    # price, off_since): `new` for offers without a PublishedOffer row, `changes` for those
-    # whose row differs; `kept`: the ids of the offers written that have a row.
-    new: list[tuple] = field(default_factory=list)
+    # The published state to record once the file is out. Offers without a PublishedOffer
+    # row: `new_ids`, `new_prices` and `new_available` (1/0; off sale since now when 0),
+    # compact, as a first build has 95,000 of them. Offers whose row differs: `changes`, as
+    # (product id, available, price, off_since). `kept`: the ids written that have a row.
+    new_ids: array = field(default_factory=lambda: array("q"))
+    new_prices: array = field(default_factory=lambda: array("q"))
+    new_available: bytearray = field(default_factory=bytearray)
     changes: list[tuple] = field(default_factory=list)
     kept: array = field(default_factory=lambda: array("q"))
+
+    def new_rows(self, now) -> Iterator[tuple]:
+        for pk, price, available in zip(
+            self.new_ids, self.new_prices, self.new_available, strict=True
+        ):
+            yield pk, bool(available), price, None if available else now
 
     @property
     def changed(self) -> bool:
@@ -366,11 +376,19 @@ def write_feed(
     names = brand_names() if brands is None else brands
     brand_xml: dict = {}
     city_prices = applied_city_prices()
-    seen: set[str] = set()
+    # Rows come sorted by SKU, so a repeated SKU follows its first: only the last one is
+    # kept, and the product SKUs an old offer also has (those old offers are skipped).
+    previous_sku = None
+    legacy_skus = {offer.sku for offer in legacy}
+    taken: set[str] = set()
     skipped = stats.skipped
     keep = stats.kept.append
     record = stats.changes.append
-    record_new = stats.new.append
+    new_id, new_price, new_available = (
+        stats.new_ids.append,
+        stats.new_prices.append,
+        stats.new_available.append,
+    )
     offers = available_count = added = price_changed = availability_changed = 0
     stream.write(header(date or feed_date(now)).encode())
     parts = [
@@ -402,7 +420,7 @@ def write_feed(
         else:
             skipped.append(sku or f"#{pk}")
             continue
-        if sku in seen:
+        if sku == previous_sku:
             skipped.append(sku)
             continue
         model = xml_text(name, model_limit)
@@ -429,13 +447,17 @@ def write_feed(
         ):
             skipped.append(sku)
             continue
-        seen.add(sku)
+        previous_sku = sku
+        if sku in legacy_skus:
+            taken.add(sku)
         offers += 1
         if offerable:
             available_count += 1
         if was_available is None:
             added += 1
-            record_new((pk, bool(offerable), price, None if offerable else now))
+            new_id(pk)
+            new_price(price)
+            new_available(1 if offerable else 0)
         else:
             keep(pk)
             if was_price != price:
@@ -492,7 +514,7 @@ def write_feed(
     stats.added += added
     stats.price_changed += price_changed
     stats.availability_changed += availability_changed
-    stats.legacy = _write_legacy(parts, legacy, seen, skipped, preorder_cap)
+    stats.legacy = _write_legacy(parts, legacy, taken, skipped, preorder_cap)
     append(FOOTER)
     stream.write("".join(parts).encode())
     return stats
@@ -786,7 +808,7 @@ def build_feed(
         if _gzip_stale(target):
             _write_gzip(target)
         clock("publish")
-        removed = _record_published(stats)
+        removed = _record_published(stats, now)
         clock("record state")
     except FeedValidationError as exc:
         build.status = FeedBuild.Status.HELD if _is_shrink(exc) else FeedBuild.Status.FAILED
@@ -924,7 +946,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _record_published(stats: WriteStats) -> int:
+def _record_published(stats: WriteStats, now) -> int:
     """Remember what the published file says about each product (for diffs and the grace
     period): write the rows whose state changed, forget the products that left the file.
     Returns how many left it. An unchanged catalog writes nothing."""
@@ -943,9 +965,9 @@ def _record_published(stats: WriteStats) -> int:
                 PublishedOffer.objects.filter(pk__in=gone[start : start + 5000]).delete()
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                _copy_published(cursor, stats.new, stats.changes)
+                _copy_published(cursor, stats, now)
             else:
-                _upsert_published(connection, cursor, stats.new + stats.changes)
+                _upsert_published(connection, cursor, [*stats.new_rows(now), *stats.changes])
     return len(gone)
 
 
@@ -953,16 +975,19 @@ _PUBLISHED = PublishedOffer._meta.db_table
 _COLUMNS = "product_id, available, price, off_since"
 
 
-def _copy_published(cursor, new: list[tuple], changes: list[tuple]) -> None:
+def _copy_published(cursor, stats: WriteStats, now) -> None:
     """PostgreSQL: the new rows by COPY straight into the table (a first build: 95,000
     rows), the changed ones by COPY into a temporary table and one UPDATE. If a row came
     meanwhile (the cut-over marks products it adopts), the new ones go the upsert way."""
-    if new:
+    changes = stats.changes
+    if stats.new_ids:
         try:
             with transaction.atomic(savepoint=True):
-                cursor.copy_expert(f"COPY {_PUBLISHED} ({_COLUMNS}) FROM STDIN", _copy_text(new))
+                cursor.copy_expert(
+                    f"COPY {_PUBLISHED} ({_COLUMNS}) FROM STDIN", _copy_text(stats.new_rows(now))
+                )
         except IntegrityError:
-            changes = changes + new
+            changes = [*changes, *stats.new_rows(now)]
     if not changes:
         return
     cursor.execute(
@@ -980,7 +1005,7 @@ def _copy_published(cursor, new: list[tuple], changes: list[tuple]) -> None:
     cursor.execute("DROP TABLE feed_published_changes")
 
 
-def _copy_text(rows: list[tuple]) -> io.StringIO:
+def _copy_text(rows) -> io.StringIO:
     null = "\\N"
     return io.StringIO(
         "".join(

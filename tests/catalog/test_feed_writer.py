@@ -352,3 +352,31 @@ def test_the_published_state_is_written_only_where_it_changed():
         build_feed(now=later + timedelta(hours=1))
     assert writes.count == 0
     assert PublishedOffer.objects.get(product__sku="AS1").off_since == later
+
+
+def test_a_repeated_sku_is_written_once_and_an_old_offer_never_repeats_a_product():
+    from types import SimpleNamespace
+
+    factories.product(article="1", sku="AS1", kaspi_price=5000)
+    factories.product(article="2", sku="AS2", kaspi_price=6000)
+    rows = list(feed_rows())
+    rows.insert(1, rows[0])  # the same SKU twice, as sorted rows would bring it
+    old = [
+        SimpleNamespace(
+            sku=sku,
+            model="Old",
+            brand="",
+            price=7000,
+            city_prices={},
+            availabilities=[{"storeId": "PP1", "available": True, "stockCount": 1}],
+        )
+        for sku in ("AS2", "OLD1")
+    ]
+    out = io.BytesIO()
+
+    stats = write_feed(out, rows, now=NOW, legacy=old)
+
+    assert stats.skipped == ["AS1", "AS2"]
+    assert (stats.offers, stats.legacy) == (2, 1)
+    tree = etree.fromstring(out.getvalue())
+    assert [o.get("sku") for o in tree.iter(f"{{{NS}}}offer")] == ["AS1", "AS2", "OLD1"]
