@@ -397,6 +397,13 @@ class Product(models.Model):
         ]
         indexes = [
             models.Index(fields=["listed", "available"], name="product_listed_available"),
+            # The few frozen prices every price-list build re-checks (refresh_below_cost),
+            # found without reading the whole table.
+            models.Index(
+                fields=["id"],
+                name="product_price_frozen",
+                condition=Q(price_review=True) | Q(below_cost=True),
+            ),
         ]
 
     def __str__(self) -> str:
