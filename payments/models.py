@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.core.formats import local_time
+from backoffice.core.formats import local_time, money
 
 
 def new_reference() -> str:
@@ -101,7 +101,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.amount} ₸ ({self.get_status_display()})"
+        return f"{self.reference}, {money(self.amount)} ({self.get_status_display()})"
 
     def can_move_to(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.status, set())

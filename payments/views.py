@@ -55,7 +55,7 @@ def demo_result(request, payment_id):
                 source="demo",
                 key=f"{payment.pk}:{outcome}",
                 status=outcome,
-                note="demo button",
+                note=gettext("demo page button"),
             )
         except PaymentRejected:
             pass  # e.g. paid already: the page shows the current status

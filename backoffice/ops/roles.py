@@ -42,7 +42,7 @@ ROLES = {
     },
     ACCOUNTANT: {
         "payments": {
-            "payment": ["view", "change"],
+            "payment": ["view", "add", "change"],
             "paymentevent": ["view"],
             "webhookdelivery": ["view", "change"],
             "kaspiqrdevice": ["view"],

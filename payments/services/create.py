@@ -63,7 +63,8 @@ def create_payment(
             )
     except IntegrityError:
         raise PaymentRejected(
-            f"order {order.code} already has a payment that is not failed or expired"
+            gettext("order %(code)s already has a payment that is not failed or expired")
+            % {"code": order.code}
         ) from None
     try:
         answer = provider.create(payment)
@@ -90,7 +91,7 @@ def create_payment(
         key=f"created:{payment.pk}",
         status=Payment.Status.PENDING,
         raw={"external_id": answer.external_id, "expires_at": str(answer.expires_at)},
-        note="QR created",
+        note=gettext("QR created"),
     )
     payment.refresh_from_db()
     if provider.name != "demo":

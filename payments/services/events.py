@@ -117,7 +117,8 @@ def record_manual_refund(*, payment: Payment, user=None) -> EventResult:
         source="staff",
         key=f"{payment.pk}:refunded",
         status="refunded",
-        note=f"manual refund by {getattr(user, 'username', '') or 'system'}",
+        note=gettext("manual refund by %(user)s")
+        % {"user": getattr(user, "username", "") or "system"},
     )
     audit(
         user=user,

@@ -44,11 +44,21 @@ def poll_payment(*, payment_id) -> float | None:
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None or payment.status not in Payment.OPEN_STATUSES:
         return None
+    found, _error = poll_payment_once(payment)
+    if found is not None and found.status:
+        return None
+    return float((payment.options or {}).get("poll", settings.KASPI_QR_DEFAULT_POLL_SECONDS))
+
+
+def poll_payment_once(payment):
+    """One status check of an open payment: what the provider found (None when it could not
+    be asked) and the error in that case; a status it reports is applied."""
+    error = ""
     try:
         found = get_provider(payment.provider).status(payment)
     except BackofficeError as exc:
         logger.warning("status check of %s failed: %s", payment.reference, exc)
-        found = None
+        found, error = None, str(exc)
     now = timezone.now()
     interval = float((payment.options or {}).get("poll", settings.KASPI_QR_DEFAULT_POLL_SECONDS))
     Payment.objects.filter(pk=payment.pk).update(
@@ -67,8 +77,7 @@ def poll_payment(*, payment_id) -> float | None:
             note=f"provider status {found.remote}"
             + (f": {found.note}" if found.note and found.note != found.remote else ""),
         )
-        return None
-    return interval
+    return found, error
 
 
 def _pollable():

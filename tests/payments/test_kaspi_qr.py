@@ -502,4 +502,12 @@ def test_admin_refresh_status_polls_through_the_service(mocked_http, device, sta
     open_one.refresh_from_db()
     assert (open_one.status, open_one.transaction_id) == ("paid", "T9")
     assert Payment.objects.get(pk=waiting.pk).status == "pending"
-    assert [str(m) for m in response.context["messages"]] == ["Checked: 2, status changed: 1."]
+    # Each payment's message says what the provider answered and what it changed.
+    assert sorted(str(m) for m in response.context["messages"]) == sorted(
+        [
+            f"{open_one.reference}: the provider answered «Processed»; the status changed "
+            "from «awaiting payment» to «paid».",
+            f"{waiting.reference}: the provider answered «Wait»; the status stays "
+            "«awaiting payment».",
+        ]
+    )

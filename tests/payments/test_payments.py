@@ -338,10 +338,11 @@ def test_admin_pages(staff_client, payment):
 
 def test_admin_refund_records_manual_refund(staff_client, payment):
     apply_payment_event(payment_id=payment.pk, source="t", key="p", status="paid")
-    staff_client.post(
-        reverse("admin:payments_payment_changelist"),
-        {"action": "refund", "_selected_action": [payment.pk]},
-    )
+    selected = {"action": "refund", "_selected_action": [payment.pk]}
+    asked = staff_client.post(reverse("admin:payments_payment_changelist"), selected)
+    assert "Да, записать возврат" in asked.text or "Yes, record the refund" in asked.text
+    assert Payment.objects.get(pk=payment.pk).status == "paid"  # it asks first
+    staff_client.post(reverse("admin:payments_payment_changelist"), {**selected, "confirm": "yes"})
     assert Payment.objects.get(pk=payment.pk).status == "refunded"
     assert PaymentEvent.objects.filter(source="staff").exists()
 
