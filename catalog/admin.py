@@ -13,7 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html, format_html_join, mark_safe
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -39,7 +40,12 @@ from .models import (
     Product,
 )
 from .pricelists import PriceListError
-from .services.cards import card_preview, refresh_attributes, request_card_data
+from .services.cards import (
+    card_preview,
+    refresh_attributes,
+    request_card_data,
+    request_classification_refresh,
+)
 from .services.cutover import cutover_report
 from .services.feed import request_feed_build, store_plan
 from .services.pricelist_export import build_excel
@@ -58,6 +64,38 @@ from .services.pricing import (
 from .services.products import AUDITED_FIELDS, save_product, set_kaspi_enabled
 from .services.sync import request_catalog_sync
 from .skus import sku_warnings
+
+
+def no_kaspi_token():
+    """Said at once instead of queuing work that is certain to fail."""
+    return format_html(
+        _(
+            "Kaspi is not connected: the API token {} is not set, so this would fail. Set it "
+            "in the settings (.env) and restart."
+        ),
+        mark_safe("<code>KASPI_SHOP_TOKEN</code>"),
+    )
+
+
+def card_fix(request, problem) -> tuple[str, str]:
+    """The link that fixes a card problem and its label ("", "" when there is none)."""
+    fix, ids = getattr(problem, "fix", ""), getattr(problem, "ids", {})
+    if fix == "map_category" and ids.get("category_id"):
+        if not request.user.has_perm("catalog.add_cardmapping"):
+            return "", ""
+        url = reverse("admin:catalog_cardmapping_add") + f"?category={ids['category_id']}"
+        return url, _("Map this category to a Kaspi category")
+    if fix == "attribute" and ids.get("mapping_id"):
+        if not request.user.has_perm("catalog.change_cardmapping"):
+            return "", ""
+        url = reverse("admin:catalog_cardmapping_change", args=[ids["mapping_id"]])
+        if ids.get("has_source"):
+            return url, _("Check this attribute's source in the mapping")
+        return f"{url}?attribute={ids['attribute_id']}", _("Fill this attribute in the mapping")
+    if fix == "brand" and ids.get("product_id"):
+        url = reverse("admin:catalog_product_change", args=[ids["product_id"]])
+        return url, _("Set the brand on the product page")
+    return "", ""
 
 
 class CardFilter(admin.SimpleListFilter):
@@ -302,7 +340,9 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description=_("card preview"))
     def card_preview_link(self, obj):
         url = reverse("admin:catalog_product_card", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, _("What would be sent to Kaspi"))
+        return format_html(
+            '<a href="{}" id="card-preview-link">{}</a>', url, _("Card problems and preview")
+        )
 
     def card_view(self, request, pk):
         product = Product.objects.select_related("brand", "category").get(pk=pk)
@@ -315,6 +355,7 @@ class ProductAdmin(admin.ModelAdmin):
             "title": _("Kaspi card preview: %(sku)s") % {"sku": product.sku},
             "product": product,
             "preview": preview,
+            "problems": [(problem, *card_fix(request, problem)) for problem in preview.problems],
             "payload": payload,
             "opts": self.model._meta,
         }
@@ -331,14 +372,29 @@ class ProductAdmin(admin.ModelAdmin):
     def upload_cards(self, request, queryset):
         from django_q.tasks import async_task
 
+        if not django_settings.KASPI_SHOP_TOKEN:
+            self.message_user(request, no_kaspi_token(), messages.ERROR)
+            return
         ids = list(queryset.values_list("pk", flat=True)[:5000])
+        since = timezone.now().replace(microsecond=0)
         transaction.on_commit(
             lambda: async_task("catalog.tasks.push_cards_task", ids, request.user.pk)
         )
+        # The import records are made by the task; this link lists the ones it creates.
+        url = (
+            reverse("admin:catalog_cardimport_changelist")
+            + "?"
+            + urlencode(
+                {"sent_at__gte": since.isoformat(), "created_by__id__exact": request.user.pk}
+            )
+        )
         self.message_user(
             request,
-            _("Card upload queued for %(n)d products; see Card imports for the results.")
-            % {"n": len(ids)},
+            format_html(
+                _('Card upload queued for {} products: <a href="{}">the imports it creates</a>.'),
+                len(ids),
+                url,
+            ),
         )
 
     def changelist_view(self, request, extra_context=None):
@@ -585,10 +641,12 @@ class KaspiCategoryAdmin(admin.ModelAdmin):
     inlines = [KaspiAttributeInline]
     actions = ["load_attributes"]
 
-    def has_add_permission(self, request):
-        return False  # manage.py kaspi_classification --refresh
+    change_list_template = "admin/catalog/kaspicategory/change_list.html"
 
-    @admin.action(description=_("Load attributes from Kaspi"))
+    def has_add_permission(self, request):
+        return False  # the «Load categories from Kaspi» button, or manage.py kaspi_classification
+
+    @admin.action(description=_("Load attributes from Kaspi"), permissions=["change"])
     def load_attributes(self, request, queryset):
         for category in queryset[:20]:
             try:
@@ -596,7 +654,45 @@ class KaspiCategoryAdmin(admin.ModelAdmin):
             except BackofficeError as exc:
                 self.message_user(request, f"{category.code}: {exc}", messages.ERROR)
                 return
-            self.message_user(request, f"{category.code}: {count}")
+            self.message_user(
+                request,
+                _("%(title)s: attributes loaded: %(n)d.") % {"title": category.title, "n": count},
+            )
+
+    def get_urls(self):
+        return [
+            path(
+                "refresh/",
+                self.admin_site.admin_view(self.refresh_view),
+                name="catalog_kaspicategory_refresh",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {
+            "title": _("Kaspi categories"),
+            "can_refresh": self.has_change_permission(request),
+            "categories_total": KaspiCategory.objects.count(),
+        }
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def refresh_view(self, request):
+        """Queue the classification refresh (categories, mapped attributes, schema)."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        if not django_settings.KASPI_SHOP_TOKEN:
+            self.message_user(request, no_kaspi_token(), messages.ERROR)
+            return redirect("admin:catalog_kaspicategory_changelist")
+        request_classification_refresh(user=request.user)
+        self.message_user(
+            request,
+            _(
+                "Loading Kaspi's categories is queued; it takes a minute or two. Reload this "
+                "page to see them."
+            ),
+        )
+        return redirect("admin:catalog_kaspicategory_changelist")
 
 
 class AttributeSourceInline(admin.TabularInline):
@@ -625,6 +721,14 @@ class CardMappingAdmin(admin.ModelAdmin):
     autocomplete_fields = ["category", "kaspi_category"]
     inlines = [AttributeSourceInline]
 
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        attribute = request.GET.get("attribute", "")
+        # A card problem's «fill this attribute» link: the new source row names it.
+        if isinstance(inline, AttributeSourceInline) and attribute.isdigit() and not request.POST:
+            kwargs["initial"] = [{"attribute": int(attribute)}]
+        return kwargs
+
     @admin.display(description=_("mandatory attributes without a source"))
     def mandatory_missing(self, obj):
         mapped = set(obj.sources.values_list("attribute_id", flat=True))
@@ -644,7 +748,7 @@ class CardImportAdmin(ReadOnlyAdmin):
         "skipped",
         "created_by",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", ("created_by", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["=code"]
     readonly_fields = [
         "code",

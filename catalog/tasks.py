@@ -54,6 +54,14 @@ def push_cards_task(product_ids: list[int], user_id: int | None = None) -> str:
     return text
 
 
+def refresh_classification_task() -> dict:
+    """Kaspi's categories, mapped categories' attributes and the import schema (the admin's
+    «Load categories from Kaspi» button)."""
+    from .services.cards import refresh_classification
+
+    return refresh_classification()
+
+
 def poll_card_imports_task() -> int:
     """Check Kaspi card imports still being processed (scheduled every few minutes)."""
     from .services.cards import poll_card_imports

@@ -17,6 +17,7 @@ from pathlib import Path
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from jsonschema import Draft4Validator
 
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
@@ -106,6 +107,32 @@ def refresh_attributes(
                 attribute.save(update_fields=["values", "values_loaded_at"])
         KaspiCategory.objects.filter(pk=category.pk).update(attributes_loaded_at=now)
     return len(rows)
+
+
+def refresh_classification(*, client: KaspiContentClient | None = None, extra_codes=()) -> dict:
+    """Kaspi's categories, the attributes of every mapped category (and of `extra_codes`),
+    and the live import schema: the command and the admin's button run this."""
+    client = client or KaspiContentClient()
+    result = {"categories": refresh_categories(client=client), "attributes": {}}
+    codes = set(CardMapping.objects.values_list("kaspi_category__code", flat=True))
+    codes.update(extra_codes)
+    for code in sorted(codes):
+        category = KaspiCategory.objects.filter(code=code).first()
+        if category is None:
+            raise CardError(gettext("unknown Kaspi category %(code)r") % {"code": code})
+        result["attributes"][code] = refresh_attributes(category, client=client)
+    refresh_schema(client=client)
+    return result
+
+
+def request_classification_refresh(*, user=None) -> None:
+    """Queue refresh_classification as a task (the admin's button), audited."""
+    from django_q.tasks import async_task
+
+    from backoffice.core.audit import audit
+
+    transaction.on_commit(lambda: async_task("catalog.tasks.refresh_classification_task"))
+    audit(user=user, action="kaspi.classification_refresh")
 
 
 def refresh_schema(*, client: KaspiContentClient | None = None) -> dict:
@@ -211,6 +238,17 @@ def _plain_text(html: str) -> str:
 # --- Building and validating -----------------------------------------------------------------
 
 
+class CardProblem(str):
+    """A card problem in words, and what fixes it: `fix` names the kind ("map_category",
+    "attribute", "brand", "images") and `ids` the records (the admin links them)."""
+
+    def __new__(cls, text: str, fix: str = "", **ids):
+        problem = super().__new__(cls, text)
+        problem.fix = fix
+        problem.ids = ids
+        return problem
+
+
 @dataclass
 class CardPreview:
     product: Product
@@ -241,16 +279,27 @@ def build_card(product: Product, *, mappings: dict[int, CardMapping] | None = No
     mapping = mappings.get(product.category_id)
     if mapping is None:
         category = product.category or "—"
-        return CardPreview(
-            product, None, [f"the supplier category «{category}» is not mapped to a Kaspi category"]
+        text = gettext("the supplier category «%(category)s» is not mapped to a Kaspi category")
+        problem = CardProblem(
+            text % {"category": category}, "map_category", category_id=product.category_id
         )
+        return CardPreview(product, None, [problem])
     details = product.details or {}
     brand = product.brand.name if product.brand_id else ""
     if not brand:
-        problems.append("no brand (Kaspi requires one)")
+        problems.append(
+            CardProblem(gettext("no brand (Kaspi requires one)"), "brand", product_id=product.pk)
+        )
     images = [{"url": url} for url in details.get("images") or []]
     if not images:
-        problems.append("no images: fetch the supplier data (action «Fetch supplier card data»)")
+        problems.append(
+            CardProblem(
+                gettext("no images: fetch the supplier data (action «%(action)s»)")
+                % {"action": gettext("Fetch supplier card data (images, description)")},
+                "images",
+                product_id=product.pk,
+            )
+        )
     attributes = []
     sources = {source.attribute_id: source for source in mapping.sources.all()}
     for attribute in mapping.kaspi_category.attributes.all():
@@ -258,14 +307,35 @@ def build_card(product: Product, *, mappings: dict[int, CardMapping] | None = No
         raw = _source_value(source, product, details, brand) if source else None
         if raw in (None, "", []):
             if attribute.mandatory:
+                text = (
+                    gettext("mandatory attribute «%(code)s» has no value")
+                    if source
+                    else gettext(
+                        "mandatory attribute «%(code)s» has no value (no source is set in the "
+                        "mapping)"
+                    )
+                )
                 problems.append(
-                    f"mandatory attribute «{attribute.code}» has no value"
-                    + ("" if source else " (no source is set in the mapping)")
+                    CardProblem(
+                        text % {"code": attribute.code},
+                        "attribute",
+                        mapping_id=mapping.pk,
+                        attribute_id=attribute.pk,
+                        has_source=source is not None,
+                    )
                 )
             continue
         value, problem = _typed(attribute, raw)
         if problem:
-            problems.append(problem)
+            problems.append(
+                CardProblem(
+                    problem,
+                    "attribute",
+                    mapping_id=mapping.pk,
+                    attribute_id=attribute.pk,
+                    has_source=True,
+                )
+            )
             continue
         attributes.append({"code": attribute.code, "value": value})
     payload = {
@@ -315,20 +385,32 @@ def _typed(attribute: KaspiAttribute, raw):
             return True, None
         if text in {"false", "нет", "no", "0"}:
             return False, None
-        return None, f"«{code}» must be yes/no, got «{raw}»"
+        return None, gettext("«%(code)s» must be yes/no, got «%(raw)s»") % {
+            "code": code,
+            "raw": raw,
+        }
     if attribute.type == KaspiAttribute.Type.NUMBER:
         number = _number(raw)
         if number is None:
-            return None, f"«{code}» must be a number, got «{raw}»"
+            return None, gettext("«%(code)s» must be a number, got «%(raw)s»") % {
+                "code": code,
+                "raw": raw,
+            }
         return (int(number) if number == int(number) else number), None
     values = raw if isinstance(raw, list) else [v.strip() for v in str(raw).split(";")]
     values = [str(v)[:256] for v in values if str(v).strip()]
     if not attribute.multi_valued and len(values) > 1:
-        return None, f"«{code}» takes one value, got {len(values)}"
+        return None, gettext("«%(code)s» takes one value, got %(n)d") % {
+            "code": code,
+            "n": len(values),
+        }
     if attribute.type == KaspiAttribute.Type.ENUM and attribute.values:
         unknown = [v for v in values if v not in attribute.values]
         if unknown:
-            return None, f"«{code}»: «{unknown[0]}» is not one of Kaspi's allowed values"
+            return None, gettext("«%(code)s»: «%(value)s» is not one of Kaspi's allowed values") % {
+                "code": code,
+                "value": unknown[0],
+            }
     if attribute.multi_valued:
         return list(dict.fromkeys(values))[:32], None
     return values[0] if values else None, None

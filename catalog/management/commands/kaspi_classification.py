@@ -2,8 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.core.exceptions import BackofficeError
-from catalog.models import CardMapping, KaspiCategory
-from catalog.services.cards import refresh_attributes, refresh_categories, refresh_schema
+from catalog.models import KaspiCategory
+from catalog.services.cards import refresh_classification
 
 
 class Command(BaseCommand):
@@ -27,17 +27,10 @@ class Command(BaseCommand):
             )
             return
         try:
-            count = refresh_categories()
-            self.stdout.write(f"categories: {count}")
-            codes = set(CardMapping.objects.values_list("kaspi_category__code", flat=True))
-            if category:
-                codes.add(category)
-            for code in sorted(codes):
-                kaspi_category = KaspiCategory.objects.filter(code=code).first()
-                if kaspi_category is None:
-                    raise CommandError(f"unknown Kaspi category {code!r}")
-                self.stdout.write(f"{code}: {refresh_attributes(kaspi_category)} attributes")
-            refresh_schema()
-            self.stdout.write("import schema: refreshed")
+            result = refresh_classification(extra_codes=[category] if category else [])
         except BackofficeError as exc:
             raise CommandError(str(exc)) from None
+        self.stdout.write(f"categories: {result['categories']}")
+        for code, count in result["attributes"].items():
+            self.stdout.write(f"{code}: {count} attributes")
+        self.stdout.write("import schema: refreshed")
