@@ -319,3 +319,7 @@ class StaffGroupAdmin(GroupAdmin):
     """The three staff groups under their names in the staff's language."""
 
     list_display = ["__str__"]
+
+
+# The schedules page in plain words (replaces django-q2's own Schedule admin).
+from backoffice import admin_schedules  # noqa: E402, F401

@@ -1,6 +1,7 @@
 """The recurring jobs, as django-q2 schedules (editable in the admin afterwards)."""
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 
 def schedule_specs() -> list[dict]:
@@ -10,6 +11,8 @@ def schedule_specs() -> list[dict]:
     return [
         {
             "name": "catalog-sync",
+            "label": _("Al-Style catalog sync"),
+            "setting": "CATALOG_SYNC_INTERVAL_MINUTES",
             "func": "catalog.tasks.sync_catalog_task",
             "minutes": settings.CATALOG_SYNC_INTERVAL_MINUTES,
             "command": "sync_alstyle",
@@ -18,6 +21,8 @@ def schedule_specs() -> list[dict]:
         },
         {
             "name": "stock-sync",
+            "label": _("Al-Style stock and prices"),
+            "setting": "STOCK_SYNC_INTERVAL_MINUTES",
             "func": "catalog.tasks.sync_stock_task",
             "minutes": settings.STOCK_SYNC_INTERVAL_MINUTES,
             "command": "sync_alstyle --stock-only",
@@ -26,6 +31,8 @@ def schedule_specs() -> list[dict]:
         },
         {
             "name": "kaspi-orders",
+            "label": _("Kaspi order import"),
+            "setting": "ORDERS_SYNC_INTERVAL_MINUTES",
             "func": "orders.tasks.import_orders_task",
             "minutes": settings.ORDERS_SYNC_INTERVAL_MINUTES,
             "command": "pull_kaspi_orders",
@@ -34,6 +41,8 @@ def schedule_specs() -> list[dict]:
         },
         {
             "name": "payments-sweep",
+            "label": _("Expire overdue payments"),
+            "setting": "PAYMENTS_SWEEP_INTERVAL_MINUTES",
             "func": "payments.tasks.sweep_payments_task",
             "minutes": settings.PAYMENTS_SWEEP_INTERVAL_MINUTES,
             "command": "sweep_payments",
@@ -41,12 +50,15 @@ def schedule_specs() -> list[dict]:
         },
         {
             "name": "incidents",
+            "label": _("Alerts about problems"),
             "func": "backoffice.tasks.incidents_task",
             "minutes": 10,
             "command": "alert_incidents",
         },
         {
             "name": "kaspi-market",
+            "label": _("Kaspi market read (competitor prices)"),
+            "setting": "KASPI_MARKET_INTERVAL_MINUTES",
             "func": "catalog.tasks.read_market_task",
             "minutes": settings.KASPI_MARKET_INTERVAL_MINUTES,
             "command": "kaspi_market",
@@ -54,6 +66,8 @@ def schedule_specs() -> list[dict]:
         },
         {
             "name": "kaspi-reprice",
+            "label": _("Kaspi repricing"),
+            "setting": "REPRICER_FEED_CYCLE_MINUTES",
             "func": "catalog.tasks.reprice_kaspi_task",
             "minutes": settings.REPRICER_FEED_CYCLE_MINUTES,
             "command": "reprice_kaspi",
@@ -61,12 +75,16 @@ def schedule_specs() -> list[dict]:
         },
         {
             "name": "alstyle-purchases",
+            "label": _("Al-Style purchase statuses"),
+            "setting": "ALSTYLE_PURCHASE_POLL_MINUTES",
             "func": "orders.tasks.poll_supplier_purchases_task",
             "minutes": settings.ALSTYLE_PURCHASE_POLL_MINUTES,
             "command": "poll_alstyle_purchases",
         },
         {
             "name": "kaspi-card-imports",
+            "label": _("Kaspi card import results"),
+            "setting": "KASPI_CARDS_POLL_MINUTES",
             "func": "catalog.tasks.poll_card_imports_task",
             "minutes": settings.KASPI_CARDS_POLL_MINUTES,
             "command": "poll_card_imports",
@@ -78,12 +96,14 @@ def schedule_specs() -> list[dict]:
 DAILY = [
     {
         "name": "daily-summary",
+        "label": _("Daily order summary"),
         "func": "orders.tasks.daily_summary_task",
         "hour": 9,
         "command": "orders_daily_summary",
     },
     {
         "name": "data-cleanup",
+        "label": _("Old data cleanup"),
         "func": "backoffice.tasks.cleanup_task",
         "hour": 3,
         "command": "cleanup_data",
