@@ -350,6 +350,11 @@ FEED_SHRINK_FLOOR = env.float("FEED_SHRINK_FLOOR", default=0.5)
 FEED_MAX_AGE_MINUTES = env.int("FEED_MAX_AGE_MINUTES", default=120)
 FEED_AUTH_USER = env.str("FEED_AUTH_USER", default="")
 FEED_AUTH_PASSWORD = env.str("FEED_AUTH_PASSWORD", default="")
+# Which /feed.xml downloads are Kaspi's (we do not know in advance): words of its
+# User-Agent and its addresses (IPs or networks), comma lists. Empty: every download counts
+# (unverified); set: only matching ones, and the last other download is shown apart.
+KASPI_FEED_USER_AGENTS = env.list("KASPI_FEED_USER_AGENTS", default=[])
+KASPI_FEED_ADDRESSES = env.list("KASPI_FEED_ADDRESSES", default=[])
 FEED_BRAND_PLACEHOLDER = env.str("FEED_BRAND_PLACEHOLDER", default="")
 
 # --- Kaspi Shop API v2: orders (docs/kaspi-shop-api.md) --------------------------------

@@ -19,7 +19,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from backoffice.core import labels
-from backoffice.core.admin_helpers import ReadOnlyAdmin, ReadOnlyInline, pretty_json, report_enqueue
+from backoffice.core.admin_helpers import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    pretty_json,
+    refuse_unconfigured,
+    report_enqueue,
+)
 from backoffice.core.exceptions import BackofficeError
 
 from .clients.pricelist_url import download_pricelist
@@ -405,12 +411,15 @@ class ProductAdmin(admin.ModelAdmin):
     def sync_view(self, request):
         if request.method != "POST" or not self.has_change_permission(request):
             return redirect("admin:catalog_product_changelist")
-        run, started = request_catalog_sync(user=request.user)
-        report_enqueue(self, request, run, started, what=_("Catalog sync"))
+        if not refuse_unconfigured(self, request, "catalog", what=_("Catalog sync")):
+            run, started = request_catalog_sync(user=request.user)
+            report_enqueue(self, request, run, started, what=_("Catalog sync"))
         return redirect("admin:catalog_product_changelist")
 
     @admin.action(description=_("Sync from Al-Style now"), permissions=["change"])
     def sync_now(self, request, queryset):
+        if refuse_unconfigured(self, request, "catalog", what=_("Catalog sync")):
+            return
         run, started = request_catalog_sync(user=request.user)
         report_enqueue(self, request, run, started, what=_("Catalog sync"))
 

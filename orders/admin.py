@@ -17,6 +17,7 @@ from backoffice.core.admin_helpers import (
     KeepRecordsMixin,
     ReadOnlyInline,
     pretty_json,
+    refuse_unconfigured,
     report_enqueue,
 )
 from backoffice.core.exceptions import BackofficeError
@@ -569,12 +570,15 @@ class OrderAdmin(KeepRecordsMixin, admin.ModelAdmin):
 
     def pull_view(self, request):
         if request.method == "POST" and self.has_change_permission(request):
-            run, started = request_order_import(user=request.user)
-            report_enqueue(self, request, run, started, what=_("Order import"))
+            if not refuse_unconfigured(self, request, "orders", what=_("Order import")):
+                run, started = request_order_import(user=request.user)
+                report_enqueue(self, request, run, started, what=_("Order import"))
         return redirect("admin:orders_order_changelist")
 
     @admin.action(description=_("Pull Kaspi orders now"), permissions=["change"])
     def pull_now(self, request, queryset):
+        if refuse_unconfigured(self, request, "orders", what=_("Order import")):
+            return
         run, started = request_order_import(user=request.user)
         report_enqueue(self, request, run, started, what=_("Order import"))
 

@@ -63,6 +63,31 @@ def _run_link(run):
     return format_html('<a href="{}">#{}</a>', url, run.pk)
 
 
+def certain_to_fail(kind: str, what) -> str:
+    """Said at once, instead of queuing a run that fails for want of a token ("" if not)."""
+    from backoffice.core.schedules import missing_setting
+
+    setting = missing_setting(kind)
+    if not setting:
+        return ""
+    return format_html(
+        _(
+            "{} was not started: {} is not set, so it would fail. Set it in the settings "
+            "(.env) and restart."
+        ),
+        what,
+        format_html("<code>{}</code>", setting),
+    )
+
+
+def refuse_unconfigured(modeladmin, request, kind: str, *, what) -> bool:
+    """True (and an error message) when a run of `kind` cannot succeed now."""
+    text = certain_to_fail(kind, what)
+    if text:
+        modeladmin.message_user(request, text, messages.ERROR)
+    return bool(text)
+
+
 def report_enqueue(modeladmin, request, run, started, *, what):
     """Tell staff whether their click started a run or joined one already under way."""
     if started:

@@ -127,6 +127,7 @@ def schedule_states() -> list[dict]:
         states.append(
             {
                 "name": schedule.name,
+                "title": str(spec.get("label") or schedule.name),
                 "func": schedule.func,
                 "command": spec.get("command"),
                 "next_run": schedule.next_run,  # JsonResponse encodes datetimes as ISO 8601

@@ -111,6 +111,7 @@ RUN_COUNTERS = {
     "short": pgettext_lazy("run counter", "short of stock"),
     "purchased": pgettext_lazy("run counter", "ordered from the supplier"),
     "listed": pgettext_lazy("run counter", "purchase lists made"),
+    "legacy_offers": pgettext_lazy("run counter", "old offers kept"),
 }
 
 AUDIT_ACTIONS = {
@@ -123,6 +124,8 @@ AUDIT_ACTIONS = {
     "payment.refund": _("payment: refund"),
     "payment.import": _("payment: import"),
     "payment.create": _("payment: created"),
+    "payment.retry": _("payment: tried again"),
+    "kaspi.classification_refresh": _("Kaspi categories: refresh queued"),
     "price_rule.add": _("price rule: added"),
     "price_rule.change": _("price rule: changed"),
     "price_rule.delete": _("price rule: deleted"),
@@ -150,7 +153,15 @@ def code_html(mapping: dict, code):
 
 def counts_text(counts: dict) -> str:
     """A run's counters in words: "получено: 10, ошибок: 0"."""
-    return ", ".join(f"{label(RUN_COUNTERS, key)}: {value}" for key, value in counts.items())
+    return ", ".join(
+        f"{label(RUN_COUNTERS, key)}: {_yes_no(value)}" for key, value in counts.items()
+    )
+
+
+def _yes_no(value):
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    return value
 
 
 def CodeFilter(field: str, title, mapping: dict):  # noqa: N802 (a class factory)

@@ -124,6 +124,14 @@ def is_configured(spec: dict) -> bool:
     return bool(value) and value != "none"
 
 
+def missing_setting(kind: str) -> str:
+    """The empty setting without which a run of `kind` is certain to fail ("" if none)."""
+    for spec in all_specs():
+        if spec.get("kind") == kind and spec.get("requires") and not is_configured(spec):
+            return spec["requires"]
+    return ""
+
+
 def setup_schedules() -> list[tuple[str, bool]]:
     """Create each schedule or bring its function and interval up to date; keep staff edits
     of anything else (e.g. a schedule switched off by setting repeats to 0)."""

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from backoffice.core.admin_helpers import certain_to_fail
 from backoffice.core.health import collect_health, schedule_states
 from backoffice.core.labels import counts_text
 
@@ -58,6 +59,41 @@ def _run_card(title, kind, setting, max_age_minutes, changelist):
     else:
         level = "green"
     return _card(title, level, lines, url)
+
+
+def _fetch_text(fetch) -> str:
+    return _("%(when)s from %(ip)s, User-Agent «%(agent)s»") % {
+        "when": f"{timezone.localtime(fetch.last_fetch_at):%d.%m %H:%M}",
+        "ip": fetch.last_ip or "—",
+        "agent": fetch.last_user_agent or "—",
+    }
+
+
+def feed_fetch_lines(kaspi, other) -> list[str]:
+    """«Kaspi скачал»: the last download with its address and User-Agent. Until staff name
+    Kaspi's User-Agent or addresses (KASPI_FEED_*), it is anyone's download, said so."""
+    from catalog.services.fetches import kaspi_marked
+
+    lines = []
+    if not kaspi_marked():
+        if kaspi and kaspi.last_fetch_at:
+            lines.append(_("Last download: %(fetch)s") % {"fetch": _fetch_text(kaspi)})
+            lines.append(
+                _(
+                    "not checked that it was Kaspi: set KASPI_FEED_USER_AGENTS or "
+                    "KASPI_FEED_ADDRESSES"
+                )
+            )
+        else:
+            lines.append(_("no download recorded yet"))
+        return lines
+    if kaspi and kaspi.last_fetch_at:
+        lines.append(_("Kaspi downloaded it %(fetch)s") % {"fetch": _fetch_text(kaspi)})
+    else:
+        lines.append(_("Kaspi has not downloaded it yet"))
+    if other and other.last_fetch_at:
+        lines.append(_("Last other download: %(fetch)s") % {"fetch": _fetch_text(other)})
+    return lines
 
 
 def dashboard_cards() -> list[dict]:
@@ -109,15 +145,10 @@ def dashboard_cards() -> list[dict]:
             level = "red"
         elif timezone.now() - build.started_at > timedelta(minutes=settings.FEED_MAX_AGE_MINUTES):
             level = "amber"
+    lines += feed_fetch_lines(fetch, FeedFetch.objects.filter(key="other").first())
     if fetch and fetch.last_fetch_at:
-        lines.append(
-            _("Kaspi downloaded it %(when)s")
-            % {"when": f"{timezone.localtime(fetch.last_fetch_at):%d.%m %H:%M}"}
-        )
         if timezone.now() - fetch.last_fetch_at > timedelta(hours=2) and level == "green":
             level = "amber"
-    else:
-        lines.append(_("no download recorded yet"))
     cards.append(
         _card(_("Kaspi price list"), level, lines, reverse("admin:catalog_feedbuild_changelist"))
     )
@@ -174,6 +205,14 @@ def dashboard_cards() -> list[dict]:
     return cards
 
 
+RUN_NAMES = {
+    "catalog": _lazy("Catalog sync"),
+    "stock": _lazy("Stock and price sync"),
+    "feed": _lazy("Price list build"),
+    "orders": _lazy("Order import"),
+}
+
+
 @staff_member_required
 def dashboard(request):
     from backoffice.models import SyncRun
@@ -181,7 +220,12 @@ def dashboard(request):
 
     if request.method == "POST":
         what = request.POST.get("what")
-        if what in SYNC_TARGETS and request.user.has_perm(SYNC_TARGETS[what][0]):
+        refused = (
+            certain_to_fail(SYNC_TARGETS[what][1], RUN_NAMES[what]) if what in SYNC_TARGETS else ""
+        )
+        if what in SYNC_TARGETS and request.user.has_perm(SYNC_TARGETS[what][0]) and refused:
+            messages.error(request, refused)
+        elif what in SYNC_TARGETS and request.user.has_perm(SYNC_TARGETS[what][0]):
             run, started = start_run(what, request.user)
             messages.info(
                 request,
