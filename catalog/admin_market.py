@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice.core.admin_helpers import ReadOnlyAdmin, pretty_json
+from backoffice.core.admin_helpers import MoneyColumnsMixin, ReadOnlyAdmin, pretty_json
 from backoffice.core.exceptions import BackofficeError
 
 from .clients.kaspi_offers import card_id_from_url, card_url
@@ -242,7 +242,8 @@ class _MarketReadAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MarketState)
-class MarketStateAdmin(_MarketReadAdmin):
+class MarketStateAdmin(MoneyColumnsMixin, _MarketReadAdmin):
+    money_fields = ("best_price", "our_price")
     list_display = [
         "product",
         "city",
@@ -285,7 +286,8 @@ class KaspiCommissionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RepricingRule)
-class RepricingRuleAdmin(admin.ModelAdmin):
+class RepricingRuleAdmin(MoneyColumnsMixin, admin.ModelAdmin):
+    money_fields = ("min_margin", "max_price")
     list_display = ["name", "active", "scope", "strategy", "priority", "min_margin", "max_price"]
     list_filter = ["active", "scope", "strategy"]
     raw_id_fields = ["product"]
@@ -298,7 +300,8 @@ class RepricingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriceChange)
-class PriceChangeAdmin(ReadOnlyAdmin):
+class PriceChangeAdmin(MoneyColumnsMixin, ReadOnlyAdmin):
+    money_fields = ("old_price", "new_price")
     list_display = [
         "created_at",
         "product",
