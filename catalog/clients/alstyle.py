@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext
 
 from backoffice.core.exceptions import ExternalServiceError
 from backoffice.core.http import HttpClient, RetryRule, error_title
@@ -135,7 +136,7 @@ class AlStyleClient:
         self.token = settings.ALSTYLE_TOKEN if token is None else token
         if not self.token:
             raise ExternalServiceError(
-                SERVICE, "no API token: set ALSTYLE_TOKEN (dealer cabinet → API section)"
+                SERVICE, gettext("no API token: set ALSTYLE_TOKEN (dealer cabinet → API section)")
             )
         token_key = hashlib.sha256(self.token.encode()).hexdigest()[:16]
         # The Supplier row's interval is passed in by catalog.suppliers.alstyle; a client

@@ -10,6 +10,7 @@ import json
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from backoffice.core.exceptions import ExternalServiceError
 from backoffice.core.http import HttpClient, error_title
@@ -21,7 +22,7 @@ class KaspiContentClient(HttpClient):
     def __init__(self, *, token: str | None = None, base_url: str | None = None, **kwargs):
         token = settings.KASPI_SHOP_TOKEN if token is None else token
         if not token:
-            raise ExternalServiceError(SERVICE, "no API token: set KASPI_SHOP_TOKEN")
+            raise ExternalServiceError(SERVICE, gettext("no API token: set KASPI_SHOP_TOKEN"))
         super().__init__(
             service=SERVICE,
             base_url=base_url or settings.KASPI_CONTENT_API_URL,

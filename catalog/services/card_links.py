@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from backoffice.core.runs import run_job
 from backoffice.models import SyncRun
@@ -58,7 +59,9 @@ def read_link_file(path: str | Path) -> list[tuple[int, str, str]]:
         try:
             import openpyxl
         except ImportError:
-            raise LinkFileError("reading .xlsx needs openpyxl; save the sheet as CSV") from None
+            raise LinkFileError(
+                gettext("reading .xlsx needs openpyxl; save the sheet as CSV")
+            ) from None
         sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).active
         rows = [
             [str(c) if c is not None else "" for c in row]
@@ -69,10 +72,10 @@ def read_link_file(path: str | Path) -> list[tuple[int, str, str]]:
         dialect = csv.Sniffer().sniff(text[:2000], delimiters=",;\t") if text.strip() else csv.excel
         rows = list(csv.reader(io.StringIO(text), dialect))
     if not rows:
-        raise LinkFileError("the file is empty")
+        raise LinkFileError(gettext("the file is empty"))
     header = [h.strip().lower() for h in rows[0]]
     if "sku" not in header or "url" not in header:
-        raise LinkFileError("the first row must name the columns: sku,url")
+        raise LinkFileError(gettext("the first row must name the columns: sku,url"))
     i_sku, i_url = header.index("sku"), header.index("url")
     out = []
     for number, row in enumerate(rows[1:], start=2):
@@ -111,9 +114,14 @@ def link_from_rows(rows: list[tuple[int, str, str]]) -> LinkResult:
             product = products.get(sku)
             card_id = card_id_from_url(url)
             if product is None:
-                result.errors.append(f"line {number}: no product with SKU {sku!r}")
+                result.errors.append(
+                    gettext("line %(n)d: no product with SKU %(sku)r") % {"n": number, "sku": sku}
+                )
             elif card_id is None:
-                result.errors.append(f"line {number}: {url!r} is not a Kaspi card URL")
+                result.errors.append(
+                    gettext("line %(n)d: %(url)r is not a Kaspi card URL")
+                    % {"n": number, "url": url}
+                )
             elif set_link(product, card_id, KaspiCardLink.Source.URL):
                 result.linked += 1
             else:

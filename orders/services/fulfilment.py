@@ -21,6 +21,9 @@ from django.utils.translation import gettext as _
 from backoffice.core.alerts import send_alert
 from backoffice.core.audit import audit
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
+from backoffice.core.formats import money
+from backoffice.core.labels import DELIVERY_MODE
+from backoffice.core.labels import label as code_label
 from backoffice.core.runs import acquire_lock, release_lock
 from catalog.models import Supplier
 from catalog.suppliers import NotSupported, get_adapter
@@ -127,14 +130,20 @@ def check_stock(order: Order, *, client=None) -> bool:
     for entry in entries:
         if entry.product_id is None:
             entry.supplier_quantity, entry.in_stock = None, False
-            problems.append(f"line {entry.offer_code}: no matching product in our catalog")
+            problems.append(
+                gettext("line %(sku)s: no matching product in our catalog")
+                % {"sku": entry.offer_code}
+            )
         else:
             quantity = fresh.get(entry.pk, 0)
             entry.supplier_quantity = quantity
             entry.in_stock = quantity >= entry.quantity
             if not entry.in_stock:
                 needs = entry.quantity
-                problems.append(f"line {entry.offer_code}: supplier has {quantity}, needs {needs}")
+                problems.append(
+                    gettext("line %(sku)s: supplier has %(has)s, needs %(needs)s")
+                    % {"sku": entry.offer_code, "has": quantity, "needs": needs}
+                )
         entry.stock_checked_at = now
     OrderEntry.objects.bulk_update(entries, ["supplier_quantity", "in_stock", "stock_checked_at"])
     ok = bool(entries) and not problems
@@ -157,9 +166,10 @@ def priced_above_cost(order: Order) -> bool:
 
 def order_alert_text(order: Order) -> str:
     lines = [
-        f"Новый заказ Kaspi {order.code}: {order.total_price} ₸, {order.delivery_mode or '—'}",
+        f"Новый заказ Kaspi {order.code}: {money(order.total_price)}, "
+        f"{code_label(DELIVERY_MODE, order.delivery_mode)}",
         *(
-            f"• {e.offer_code} {e.name[:60]} × {e.quantity} = {e.total_price} ₸"
+            f"• {e.offer_code} {e.name[:60]} × {e.quantity} = {money(e.total_price)}"
             + ("" if e.in_stock is None else (" ✓" if e.in_stock else " ✗ нет у поставщика"))
             for e in order.entries.all()
         ),
@@ -957,7 +967,7 @@ def daily_summary() -> str:
     labels = dict(Fulfilment.choices)
     lines = [f"Сводка на {timezone.localdate():%d.%m.%Y}"]
     lines += [f"• {labels[key]}: {value}" for key, value in sorted(by_status.items())]
-    lines.append(f"Деньги в незавершённых заказах: {waiting} ₸")
+    lines.append(f"Деньги в незавершённых заказах: {money(waiting)}")
     lines.append(f"Требуют внимания: {attention.count()}")
     lines += [
         f"  – {o.code}: {o.attention_reason.splitlines()[0]}"

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from backoffice.core.audit import audit
+from backoffice.core.formats import money
 
 from ..models import Payment, WebhookDelivery
 from .events import PaymentRejected, apply_payment_event
@@ -182,16 +184,17 @@ def import_payments(data: bytes, *, apply: bool = True, user=None, name: str = "
     report = ImportReport()
     if len(data) > settings.PAYMENTS_IMPORT_MAX_BYTES:
         report.errors.append(
-            f"the file is {len(data)} bytes; the limit is {settings.PAYMENTS_IMPORT_MAX_BYTES}"
+            gettext("the file is %(size)d bytes; the limit is %(limit)d")
+            % {"size": len(data), "limit": settings.PAYMENTS_IMPORT_MAX_BYTES}
         )
         return report
     try:
         rows = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
-        report.errors.append(f"not a JSON file: {exc}")
+        report.errors.append(gettext("not a JSON file: %(error)s") % {"error": exc})
         return report
     if not isinstance(rows, list):
-        report.errors.append("expected a JSON list of payments")
+        report.errors.append(gettext("expected a JSON list of payments"))
         return report
     report.rows = len(rows)
     notes, seen = [], set()
@@ -205,7 +208,7 @@ def import_payments(data: bytes, *, apply: bool = True, user=None, name: str = "
                     f"({payment.amount})"
                 )
         except PaymentRejected as exc:
-            report.errors.append(f"row {number}: {exc}")
+            report.errors.append(gettext("row %(n)d: %(error)s") % {"n": number, "error": exc})
             continue
         if note.key in seen:
             report.duplicates += 1
@@ -213,7 +216,16 @@ def import_payments(data: bytes, *, apply: bool = True, user=None, name: str = "
         seen.add(note.key)
         notes.append((number, note, payment))
         report.preview.append(
-            f"row {number}: {payment.reference} {payment.status} → {note.status} ({note.amount} ₸)"
+            gettext("row %(n)d: %(ref)s «%(before)s» → «%(after)s» (%(amount)s)")
+            % {
+                "n": number,
+                "ref": payment.reference,
+                "before": payment.get_status_display(),
+                "after": Payment.Status(note.status).label
+                if note.status in Payment.Status.values
+                else note.status,
+                "amount": money(note.amount),
+            }
         )
     if report.errors or not apply:
         return report
@@ -223,7 +235,9 @@ def import_payments(data: bytes, *, apply: bool = True, user=None, name: str = "
                 try:
                     result = apply_notification(note, source="import")
                 except PaymentRejected as exc:
-                    raise NotificationError(f"row {number}: {exc}") from None
+                    raise NotificationError(
+                        gettext("row %(n)d: %(error)s") % {"n": number, "error": exc}
+                    ) from None
                 report.duplicates += result.duplicate
                 report.applied += result.changed
     except NotificationError as exc:

@@ -121,8 +121,10 @@ def test_alert_content_and_cooldown(mocked_http, order, settings):
 
     alert = Alert.objects.get(key="order:new:101")
     assert alert.channel == "email"
-    assert "Новый заказ Kaspi 101: 160000 ₸, DELIVERY_LOCAL" in alert.text
-    assert "AS101 Кабель × 2 = 4000 ₸ ✗ нет у поставщика" in alert.text
+    # The delivery mode in words, money with thousands separators (issue 17.1, 17.2).
+    assert "Новый заказ Kaspi 101: 160\u00a0000\u00a0₸, Delivery in the city" in alert.text
+    assert "DELIVERY_LOCAL" not in alert.text
+    assert "AS101 Кабель × 2 = 4\u00a0000\u00a0₸ ✗ нет у поставщика" in alert.text
     assert "Требует внимания" in alert.text
     assert len(mail.outbox) == 1
 
@@ -292,7 +294,7 @@ def test_daily_summary(order):
     Order.objects.filter(pk=order.pk).update(needs_attention=True, attention_reason="нет товара")
     text = daily_summary()
     assert "• new: 1" in text
-    assert "Деньги в незавершённых заказах: 160000 ₸" in text
+    assert "Деньги в незавершённых заказах: 160\u00a0000\u00a0₸" in text
     assert "101: нет товара" in text
 
 
