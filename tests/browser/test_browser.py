@@ -225,3 +225,196 @@ def test_russian_search_reports_and_price_list(browser_page, live_server, django
     )
     assert blocked == []  # the browser's XML viewer was allowed to style its tree
     page.close()
+
+
+# --- The «done when» walk of issue 17, in Russian, one role after another ------------------
+
+
+def _role_page(browser_page, live_server, django_user_model, username, role=None):
+    """A fresh browser context (its own cookies) logged in as `username` of `role`."""
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(
+        username, password="walk-pass-1", is_staff=True, is_superuser=role is None
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    context = browser_page.context.browser.new_context(
+        locale="ru-RU", viewport={"width": 1366, "height": 900}
+    )
+    page = context.new_page()
+    _step(
+        page,
+        f"walk-login-{username}",
+        lambda: (
+            page.goto(f"{live_server.url}/admin/login/"),
+            page.fill("#id_username", username),
+            page.fill("#id_password", "walk-pass-1"),
+            page.click("input[type=submit]"),
+            page.wait_for_url(f"{live_server.url}/admin/"),
+        ),
+    )
+    return page
+
+
+def _kaspi_and_alstyle(path, query, headers, body):
+    """Kaspi accepts the order; Al-Style has 5 of article 201; its catalog refuses the token."""
+    if path.endswith("/orders"):
+        return 200, {"data": {"attributes": {"status": "ACCEPTED_BY_MERCHANT"}}}, 0
+    if path.endswith("/quantity-price"):
+        return 200, {"data": {"201": {"quantity": 5, "price1": 1500, "price2": 1}}}, 0
+    return 401, {"message": "invalid token"}, 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_issue17_walk_in_russian(
+    browser_page, live_server, fake_server, settings, django_user_model
+):
+    from backoffice.ops.roles import ACCOUNTANT, CATALOG_MANAGER, ORDER_MANAGER, setup_roles
+    from catalog.services.sync import run_catalog_sync
+    from orders.models import Order, OrderEntry
+    from payments.models import Payment
+    from tests import factories
+
+    setup_roles()  # a transactional test flushes what the data migration made
+    expect = playwright_api.expect
+    settings.LANGUAGE_CODE = "ru"
+    settings.SITE_URL = live_server.url
+    settings.PAYMENTS_PROVIDER = "demo"
+    settings.KASPI_SHOP_API_URL = fake_server.url + "/shop/api/v2"
+    settings.ALSTYLE_API_URL = fake_server.url + "/api/"
+    fake_server.handler = _kaspi_and_alstyle
+    cable = factories.product(
+        article="201",
+        sku="AS201",
+        name="Кабель USB-C Demo",
+        category=factories.category(name="Кабели"),
+    )
+    order = Order.objects.create(
+        kaspi_id="MjAx", code="201", status="APPROVED_BY_BANK", state="PICKUP",
+        total_price=4000, delivery_mode="DELIVERY_PICKUP", customer_name="Айгерим Сапарова",
+    )  # fmt: skip
+    OrderEntry.objects.create(
+        order=order, offer_code="AS201", name=cable.name, quantity=2,
+        base_price=2000, total_price=4000, product=cable,
+    )  # fmt: skip
+
+    # Order manager: find the order by a lowercase name, accept it, check stock, assemble.
+    page = _role_page(browser_page, live_server, django_user_model, "om", ORDER_MANAGER)
+    _step(
+        page,
+        "walk-om-search",
+        lambda: (
+            page.goto(f"{live_server.url}/admin/orders/order/"),
+            page.fill("#searchbar", "айгерим"),
+            page.press("#searchbar", "Enter"),
+            page.click("#result_list a >> text=201"),
+            expect(page.locator("button", has_text="Принять")).to_be_visible(),
+        ),
+    )
+    _step(
+        page,
+        "walk-om-accept",
+        lambda: (
+            page.click("button:has-text('Принять')"),
+            expect(page.locator("ul.messagelist")).to_contain_text("Принято в Kaspi: 1."),
+        ),
+    )
+    _step(
+        page,
+        "walk-om-stock",
+        lambda: (
+            page.click("button:has-text('Проверить остаток у поставщика')"),
+            expect(page.locator("fieldset", has_text="Позиции")).to_contain_text("✓"),
+        ),
+    )
+    _step(
+        page,
+        "walk-om-assembled",
+        lambda: (
+            page.click("button:has-text('Собран')"),
+            expect(page.locator("ul.messagelist")).to_contain_text("Переведено: 1."),
+        ),
+    )
+    order.refresh_from_db()
+    assert (order.status, order.fulfilment) == ("ACCEPTED_BY_MERCHANT", "assembled")
+    page.context.close()
+
+    # Accountant: a payment from the admin, paid on the public page (demo), refunded.
+    page = _role_page(browser_page, live_server, django_user_model, "buh", ACCOUNTANT)
+    _step(
+        page,
+        "walk-buh-new",
+        lambda: (
+            page.goto(f"{live_server.url}/admin/payments/payment/"),
+            page.click("text=Новый платёж"),
+            page.fill("#id_amount", "4990"),
+            page.fill("#id_description", "Чехол, покупатель в магазине"),
+            page.click("input[value='Создать платёж']"),
+            expect(page.locator("ul.messagelist")).to_contain_text("4\u00a0990\u00a0₸"),
+            expect(page.locator("#payment-link")).to_be_visible(),
+        ),
+    )
+    assert page.locator("svg").count() >= 1  # the QR to show the customer
+    link = page.locator("#payment-link").get_attribute("href")
+    admin_url = page.url
+    _step(
+        page,
+        "walk-buh-pay",
+        lambda: (
+            page.goto(link),
+            page.click("button:has-text('Оплатить (демо)')"),
+            expect(page.locator("#status")).to_have_text("оплачен"),
+        ),
+    )
+    _step(
+        page,
+        "walk-buh-refund",
+        lambda: (
+            page.goto(admin_url),
+            page.click("text=Возврат…"),
+            page.click("input[value='Да, записать возврат']"),
+            expect(page.locator("ul.messagelist")).to_contain_text("Kaspi Pay"),
+        ),
+    )
+    assert Payment.objects.get().status == "refunded"
+    page.context.close()
+
+    # Catalog manager: a product by a lowercase word, its card problems, the link to the fix.
+    page = _role_page(browser_page, live_server, django_user_model, "cm", CATALOG_MANAGER)
+    _step(
+        page,
+        "walk-cm-card",
+        lambda: (
+            page.goto(f"{live_server.url}/admin/catalog/product/"),
+            page.fill("#searchbar", "кабель"),
+            page.press("#searchbar", "Enter"),
+            page.click("#result_list a >> text=Кабель USB-C Demo"),
+            page.click("#card-preview-link"),
+            expect(page.locator("#card-problems")).to_contain_text("«Кабели» не сопоставлена"),
+        ),
+    )
+    _step(
+        page,
+        "walk-cm-fix",
+        lambda: (
+            page.click("a.card-fix"),
+            expect(page.locator("h1")).to_contain_text("Добавить соответствие"),
+            expect(page.locator("#id_category")).to_have_value(str(cable.category_id)),
+        ),
+    )
+    page.context.close()
+
+    # Owner: the dashboard after a failed run shows its reason.
+    settings.ALSTYLE_TOKEN = "walk-token-123456"
+    run_catalog_sync(triggered_by="test")
+    page = _role_page(browser_page, live_server, django_user_model, "owner")
+    _step(
+        page,
+        "walk-owner-dashboard",
+        lambda: (
+            page.goto(f"{live_server.url}/admin/dashboard/"),
+            expect(page.locator(".card", has_text="Ошибки запусков")).to_contain_text("401"),
+        ),
+    )
+    page.context.close()
