@@ -4,7 +4,7 @@ record a refund (and move the sale it paid for). The admin and any command call 
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from backoffice.core.audit import audit
 from backoffice.core.exceptions import BackofficeError
@@ -13,6 +13,19 @@ from ..models import Payment
 from .create import create_payment
 from .events import PaymentRejected, record_manual_refund
 from .polling import poll_payment_once
+
+# Kaspi QR's status words (partner API), said the way staff read them; the code follows.
+KASPI_STATUS_WORDS = {
+    "QrTokenCreated": gettext_lazy("QR shown, not scanned yet"),
+    "Wait": gettext_lazy("scanned, waiting for the buyer to confirm"),
+    "Processed": gettext_lazy("paid"),
+    "Error": gettext_lazy("refused or timed out"),
+}
+
+
+def remote_words(remote: str) -> str:
+    words = KASPI_STATUS_WORDS.get(remote)
+    return f"{words} ({remote})" if words else (remote or "—")
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,7 @@ class StatusCheck:
                 "«%(before)s» to «%(status)s»."
             ) % {
                 **values,
-                "remote": self.remote or "—",
+                "remote": remote_words(self.remote),
                 "before": Payment.Status(self.before).label,
             }
         if self.payment.provider == "demo":
@@ -58,7 +71,7 @@ class StatusCheck:
             )
         return gettext(
             "%(ref)s: the provider answered «%(remote)s»; the status stays «%(status)s»."
-        ) % {**values, "remote": self.remote or "—"}
+        ) % {**values, "remote": remote_words(self.remote)}
 
 
 def check_payment(*, payment_id) -> StatusCheck:

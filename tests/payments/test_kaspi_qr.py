@@ -505,9 +505,9 @@ def test_admin_refresh_status_polls_through_the_service(mocked_http, device, sta
     # Each payment's message says what the provider answered and what it changed.
     assert sorted(str(m) for m in response.context["messages"]) == sorted(
         [
-            f"{open_one.reference}: the provider answered «Processed»; the status changed "
-            "from «awaiting payment» to «paid».",
-            f"{waiting.reference}: the provider answered «Wait»; the status stays "
-            "«awaiting payment».",
+            f"{open_one.reference}: the provider answered «paid (Processed)»; the status "
+            "changed from «awaiting payment» to «paid».",
+            f"{waiting.reference}: the provider answered «scanned, waiting for the buyer to "
+            "confirm (Wait)»; the status stays «awaiting payment».",
         ]
     )
