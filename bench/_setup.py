@@ -104,14 +104,19 @@ def current_rss_mb() -> float:
 
 
 class WriteCounter:
-    """Counts INSERT/UPDATE/DELETE statements on a table (a connection execute wrapper)."""
+    """Counts INSERT/UPDATE/DELETE statements on some tables (a connection execute wrapper):
+    `writes` in all, `by_table` per table."""
 
-    def __init__(self, table: str):
-        self.table = table
+    def __init__(self, *tables: str):
+        self.tables = tables
+        self.by_table = {table.strip('"'): 0 for table in tables}
         self.writes = 0
 
     def __call__(self, execute, sql, params, many, context):
         head = sql.lstrip()[:6].upper()
-        if self.table in sql and head in {"INSERT", "UPDATE", "DELETE"}:
-            self.writes += 1
+        if head in {"INSERT", "UPDATE", "DELETE"}:
+            target = sql.split(None, 3)[2 if head != "UPDATE" else 1].strip('"')
+            if target in self.by_table:
+                self.by_table[target] += 1
+                self.writes += 1
         return execute(sql, params, many, context)

@@ -167,6 +167,11 @@ def main() -> int:
     settings.ALSTYLE_MIN_INTERVAL = 5.0
     settings.ALSTYLE_SLOT_MARGIN = 0.5
     settings.ALSTYLE_RATE_LIMIT_PAUSE = 10.0
+    # The Supplier row's rate budget wins over the setting (issue 18).
+    from catalog.models import Supplier
+
+    Supplier.alstyle()
+    Supplier.objects.filter(code=Supplier.ALSTYLE).update(min_interval=5.0)
     feed.request_feed_build = lambda **kw: (None, False)  # the budget alone
     SyncRun.objects.all().delete()
     JobLock.objects.all().delete()

@@ -2,8 +2,10 @@
 
 The supplier is faked at the HTTP layer (`responses`), so the client, parsing, hashing and
 bulk writes all run for real; the 5 s rate limit is set to 0 (in production the network,
-at one call per 5 s, is the limit: 200 pages ≈ 17 minutes). Targets: first run ≤ 15 s,
-unchanged second run ≤ 5 s with 0 product rows written. Prints peak memory.
+at one call per 5 s, is the limit: 200 pages ≈ 17 minutes). Since issue 18 every page
+writes two tables: the supplier offers and the products they supply (the snapshot).
+Targets: first run ≤ 20 s, unchanged second run ≤ 5 s with 0 rows written to either
+table. Prints peak memory.
 """
 
 import json
@@ -40,12 +42,32 @@ def main():
     from django.db import connection
 
     from backoffice.models import JobLock, SyncRun
-    from catalog.models import Brand, Category, PriceRule, Product
+    from catalog.models import (
+        Brand,
+        CatalogListing,
+        Category,
+        PriceRule,
+        Product,
+        Supplier,
+        SupplierCheck,
+        SupplierOffer,
+    )
     from catalog.services import feed
     from catalog.services.sync import run_catalog_sync
 
     feed.request_feed_build = lambda **kw: (None, False)  # measure the sync alone
+    CatalogListing.objects.all().delete()  # a killed run's cursor would resume mid-listing
+    SupplierCheck.objects.all().delete()
+    SupplierOffer.objects.all().delete()
     Product.objects.all().delete()
+    Supplier.alstyle()
+    Supplier.objects.filter(code=Supplier.ALSTYLE).update(min_interval=0)
+    if connection.vendor == "postgresql":
+        # Repeated runs delete and re-insert 50,000 rows in each table: without a vacuum
+        # every index lookup wades through the dead versions of earlier runs.
+        with connection.cursor() as cursor:
+            for table in ("catalog_supplieroffer", "catalog_product", "catalog_suppliercheck"):
+                cursor.execute(f"VACUUM ANALYZE {table}")
     Category.objects.all().delete()
     Brand.objects.all().delete()
     SyncRun.objects.all().delete()
@@ -86,7 +108,7 @@ def main():
         rsps.get(api + "brands", json={"data": [{"name": f"Brand {b}"} for b in range(150)]})
         rsps.add_callback(responses.GET, api + "elements-pagination", callback=elements_page)
         for label in ("first run (all new)", "second run (unchanged)"):
-            counter = _setup.WriteCounter("catalog_product")
+            counter = _setup.WriteCounter("catalog_product", "catalog_supplieroffer")
             rss_before = _setup.current_rss_mb()
             started = time.perf_counter()
             with connection.execute_wrapper(counter):
@@ -95,15 +117,18 @@ def main():
             results.append((label, elapsed, counter.writes, run))
             print(
                 f"{label}: {elapsed:.2f} s, status={run.status}, counts={run.counts}, "
-                f"product write statements={counter.writes}, "
+                f"write statements: {counter.by_table}, "
                 f"RSS now {_setup.current_rss_mb():.0f} MB (was {rss_before:.0f} MB)"
             )
-    print(f"products in DB: {Product.objects.count()}, pages served: {pages_served['n']}")
+    print(
+        f"products in DB: {Product.objects.count()}, offers: {SupplierOffer.objects.count()}, "
+        f"pages served: {pages_served['n']}"
+    )
     print(f"peak RSS of the process: {_setup.rss_mb():.0f} MB")
     first, second = results
-    ok = first[1] <= 15 and second[1] <= 5 and second[2] == 0
+    ok = first[1] <= 20 and second[1] <= 5 and second[2] == 0
     print(
-        f"targets: first ≤ 15 s: {first[1]:.2f} s; second ≤ 5 s with 0 writes: "
+        f"targets: first ≤ 20 s: {first[1]:.2f} s; second ≤ 5 s with 0 writes: "
         f"{second[1]:.2f} s / {second[2]} writes -> {'PASS' if ok else 'FAIL'}"
     )
     return 0 if ok else 1

@@ -233,7 +233,7 @@ class ProductAdmin(admin.ModelAdmin):
             },
         ),
         (
-            _("Supplier (Al-Style)"),
+            _("Supplier (chosen offer)"),
             {
                 "fields": [
                     "article",
@@ -823,6 +823,11 @@ class CardImportAdmin(ReadOnlyAdmin):
 from .admin_market import add_repricer_fields  # noqa: E402
 
 add_repricer_fields(ProductAdmin)
+
+# Suppliers (issue 18): the Supplier admin, and the product's offers with the pin.
+from .admin_suppliers import add_offer_fields  # noqa: E402
+
+add_offer_fields(ProductAdmin)
 
 
 # --- Cut-over from the shop's old price list ------------------------------------------------

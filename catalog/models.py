@@ -179,6 +179,13 @@ def alstyle_seed() -> dict:
     }
 
 
+class UnorderedManager(models.Manager):
+    """Querysets without the model's default ordering."""
+
+    def get_queryset(self):
+        return super().get_queryset().order_by()
+
+
 class SupplierOffer(models.Model):
     """One supplier's offer of one item, as the supplier last said it (written only by
     catalog/services/offers.py). `product` is null while the offer waits in the match
@@ -220,6 +227,11 @@ class SupplierOffer(models.Model):
         on_delete=models.SET_NULL,
         related_name="offers",
     )
+
+    objects = models.Manager()
+    # The sync's queries: the default ordering (by supplier, i.e. its priority and code)
+    # joins and sorts, which made each page's hash lookup ~10× slower.
+    unordered = UnorderedManager()
 
     class Meta:
         verbose_name = _("supplier offer")

@@ -110,3 +110,12 @@ def alstyle_handler(elements: list[dict]):
         return 200, {"elements": elements, "pagination": pagination}, 0
 
     return handler
+
+
+def alstyle_row(**kw) -> Supplier:
+    """Set fields of Al-Style's Supplier row (its rate budget and schedule win over the
+    ALSTYLE_* settings once it exists)."""
+    supplier = Supplier.alstyle()
+    Supplier.objects.filter(pk=supplier.pk).update(**kw)
+    supplier.refresh_from_db()
+    return supplier

@@ -11,7 +11,8 @@ itself inserts such rows in a few µs each. `insert_rows` therefore:
   need it (JSON, datetimes, decimals) with Django's own field methods.
 
 Rows are dicts of attribute names (`category_id`, not `category`); a missing key takes the
-field's default. No model instances are made (~100 µs each for a 35-field model). It
+field's default; the primary key is sent only when the rows carry it (`allocate_ids`).
+No model instances are made (~100 µs each for a 35-field model). It
 returns the number of rows, not primary keys, and sends no signals.
 """
 
@@ -28,7 +29,9 @@ def insert_rows(model, rows: list[dict], *, using: str | None = None, batch_size
     if not rows:
         return 0
     connection = connections[using or router.db_for_write(model)]
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    # The primary key only when the rows bring it (ids allocated beforehand).
+    given_pk = model._meta.pk.attname in rows[0]
+    fields = [f for f in model._meta.concrete_fields if given_pk or not f.primary_key]
     # Defaults as Django would give them ("" for blank text, None for null); a column
     # with neither that a row leaves out fails in the database as NOT NULL.
     now = timezone.now()
@@ -100,3 +103,19 @@ def _insert_values(connection, model, fields, rows) -> None:
             values = ", ".join([row_sql] * len(chunk))
             sql = f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608
             cursor.execute(sql, params)
+
+
+def allocate_ids(model, count: int, *, using: str | None = None) -> list[int] | None:
+    """`count` primary keys taken from the table's sequence (PostgreSQL), so related rows
+    can point at rows not inserted yet; None elsewhere (the caller links them after)."""
+    connection = connections[using or router.db_for_write(model)]
+    if connection.vendor != "postgresql" or count <= 0:
+        return None
+    table = model._meta.db_table
+    column = model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, column, count],
+        )
+        return [row[0] for row in cursor.fetchall()]

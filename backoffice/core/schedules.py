@@ -1,7 +1,26 @@
 """The recurring jobs, as django-q2 schedules (editable in the admin afterwards)."""
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+
+# Apps whose schedule intervals live in the database (catalog: the Supplier rows) register
+# a function returning {schedule name: minutes} in their AppConfig.ready, so core imports
+# no app. 0 minutes: the schedule is not set up.
+_MINUTES_SOURCES: list[Callable[[], dict[str, int]]] = []
+
+
+def register_minutes_source(source: Callable[[], dict[str, int]]) -> None:
+    if source not in _MINUTES_SOURCES:
+        _MINUTES_SOURCES.append(source)
+
+
+def scheduled_minutes() -> dict[str, int]:
+    minutes: dict[str, int] = {}
+    for source in _MINUTES_SOURCES:
+        minutes.update(source())
+    return minutes
 
 
 def schedule_specs() -> list[dict]:
@@ -138,7 +157,12 @@ def setup_schedules() -> list[tuple[str, bool]]:
     from django_q.models import Schedule
 
     result = []
+    overrides = scheduled_minutes()
     for spec in schedule_specs():
+        if spec["name"] in overrides:
+            spec = {**spec, "minutes": overrides[spec["name"]]}
+        if not spec["minutes"]:
+            continue  # not scheduled (a Supplier row with 0 minutes)
         schedule, created = Schedule.objects.get_or_create(
             name=spec["name"],
             defaults={

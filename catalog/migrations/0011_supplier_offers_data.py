@@ -9,7 +9,6 @@ were. Reversible: going back deletes the offers and the seeded row.
 
 from django.conf import settings
 from django.db import migrations
-from django.db.models import OuterRef, Subquery
 
 BATCH = 2000
 
@@ -75,16 +74,23 @@ def forwards(apps, schema_editor):
             )
         )
         if len(batch) >= BATCH:
-            SupplierOffer.objects.using(db).bulk_create(batch)
+            _save(Product, SupplierOffer, db, batch)
             batch = []
     if batch:
-        SupplierOffer.objects.using(db).bulk_create(batch)
-    Product.objects.using(db).filter(offer__isnull=True).update(
-        offer_id=Subquery(
-            SupplierOffer.objects.using(db)
-            .filter(product_id=OuterRef("pk"), supplier=supplier)
-            .values("pk")[:1]
-        )
+        _save(Product, SupplierOffer, db, batch)
+
+
+def _save(Product, SupplierOffer, db, offers) -> None:
+    """Insert a batch of offers and make each its product's chosen offer."""
+    SupplierOffer.objects.using(db).bulk_create(offers)
+    pairs = dict(
+        SupplierOffer.objects.using(db)
+        .filter(product_id__in=[offer.product_id for offer in offers])
+        .values_list("product_id", "pk")
+    )
+    Product.objects.using(db).bulk_update(
+        [Product(pk=product_id, offer_id=offer_id) for product_id, offer_id in pairs.items()],
+        ["offer"],
     )
 
 

@@ -32,16 +32,31 @@ from django.utils import timezone
 from backoffice.models import SyncRun
 
 from ..demand import demand
-from ..models import ON_SALE, CatalogListing, Product, SupplierCheck
+from ..models import ON_SALE, CatalogListing, Product, Supplier, SupplierCheck, SupplierOffer
+from ..suppliers.alstyle import budget as alstyle_budget
 
 HOUR = timedelta(hours=1)
 HOT_HEADROOM = 1.25  # the stock share over what the hot set needs on paper
 CATCH_UP = 1.5  # a run may spend this many ticks' worth of its share (after a skipped tick)
 
 
+def _alstyle_listed():
+    return SupplierOffer.unordered.filter(supplier=Supplier.alstyle(), listed=True)
+
+
+def catalog_minutes() -> int:
+    """Minutes between scheduled catalog runs (the Supplier row's, else the setting)."""
+    return alstyle_budget().full_sync_minutes or settings.CATALOG_SYNC_INTERVAL_MINUTES
+
+
+def stock_minutes() -> int:
+    """Minutes between scheduled stock runs (the Supplier row's, else the setting)."""
+    return alstyle_budget().stock_sync_minutes or settings.STOCK_SYNC_INTERVAL_MINUTES
+
+
 def spacing() -> float:
     """Seconds between two supplier calls (0: no limit, e.g. tests)."""
-    interval = settings.ALSTYLE_MIN_INTERVAL
+    interval = alstyle_budget().min_interval
     return interval + max(settings.ALSTYLE_SLOT_MARGIN, 0.0) if interval > 0 else 0.0
 
 
@@ -85,7 +100,8 @@ def hot_filter(now: datetime | None = None) -> Q:
 
 def make_plan(*, now: datetime | None = None) -> Plan:
     now = now or timezone.now()
-    products = Product.objects.filter(listed=True).count()
+    # Al-Style's listed offers: what its listing pages and quantity-price calls cover.
+    products = _alstyle_listed().count()
     # A catalog being listed for the first time: the supplier's announced size counts.
     announced = CatalogListing.objects.exclude(total=None).values_list("total", flat=True)
     products = max(products, next(iter(announced[:1]), 0) or 0)
@@ -94,7 +110,7 @@ def make_plan(*, now: datetime | None = None) -> Plan:
     chunk = max(1, settings.ALSTYLE_STOCK_CHUNK)
     # categories + brands + the pages (a new catalog: at least one page).
     listing_calls = 2 + max(1, math.ceil(products / page))
-    tick = max(1, settings.STOCK_SYNC_INTERVAL_MINUTES)
+    tick = max(1, stock_minutes())
     # A hot product is refreshed once it is due (older than the target less one tick), so
     # it comes round every (target - tick) minutes.
     period = max(settings.STOCK_HOT_MAX_AGE_MINUTES - tick, tick)
@@ -107,7 +123,7 @@ def make_plan(*, now: datetime | None = None) -> Plan:
     floor = math.ceil(sync * min(max(settings.CATALOG_LISTING_MIN_SHARE, 0.0), 1.0))
     # Headroom: runs bunch up behind a long listing run, and a due product waits a tick.
     stock = min(math.ceil(hot_calls_per_hour * HOT_HEADROOM), sync - floor)
-    most = math.ceil(listing_calls * 60 / max(1, settings.CATALOG_SYNC_INTERVAL_MINUTES))
+    most = math.ceil(listing_calls * 60 / max(1, catalog_minutes()))
     catalog = min(most, sync - stock)
     # What the listing does not need refreshes the rest of the catalog through stock calls.
     return Plan(
@@ -174,9 +190,9 @@ def plan_run(
     if plan.capacity is None:
         return CallBudget(None, seconds=seconds, clock=clock), plan
     if kind == SyncRun.Kind.CATALOG:
-        per_hour, tick = plan.catalog_per_hour, settings.CATALOG_SYNC_INTERVAL_MINUTES
+        per_hour, tick = plan.catalog_per_hour, catalog_minutes()
     else:
-        per_hour, tick = plan.stock_per_hour, settings.STOCK_SYNC_INTERVAL_MINUTES
+        per_hour, tick = plan.stock_per_hour, stock_minutes()
     used = calls_used(kind, now=now)
     per_tick = per_hour * max(1, tick) / 60
     in_time = int(seconds // spacing())
@@ -203,11 +219,16 @@ def stock_articles(
     if limit <= 0:
         return []
     now = now or timezone.now()
-    tick = timedelta(minutes=max(1, settings.STOCK_SYNC_INTERVAL_MINUTES))
+    tick = timedelta(minutes=max(1, stock_minutes()))
     hot_due_before = now - max(timedelta(minutes=settings.STOCK_HOT_MAX_AGE_MINUTES) - tick, tick)
     checked = dict(SupplierCheck.objects.values_list("article", "checked_at"))
-    hot = set(Product.objects.filter(hot_filter(now)).values_list("article", flat=True))
-    listed = Product.objects.filter(listed=True).values_list("article", flat=True)
+    # Al-Style's articles: of its listed offers, those whose product is hot come first.
+    hot = set(
+        _alstyle_listed()
+        .filter(product__in=Product.objects.filter(hot_filter(now)))
+        .values_list("article", flat=True)
+    )
+    listed = _alstyle_listed().values_list("article", flat=True)
     never = datetime.min.replace(tzinfo=now.tzinfo)
     due_hot, rest = [], []
     for article in listed:

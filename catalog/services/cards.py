@@ -155,9 +155,9 @@ def refresh_details(products, *, client=None, chunk: int | None = None, run=None
     (with `run`, its progress is recorded after each call)."""
     from django.conf import settings
 
-    from ..clients.alstyle import AlStyleClient
+    from ..suppliers.alstyle import alstyle_client
 
-    client = client or AlStyleClient()
+    client = client or alstyle_client()
     chunk = chunk or settings.ALSTYLE_DETAILS_CHUNK
     products = list(products)
     done = 0

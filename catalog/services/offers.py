@@ -32,11 +32,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import connection, transaction
 from django.utils import timezone
 
-from backoffice.core.db import insert_rows
+from backoffice.core.db import allocate_ids, insert_rows
 
 from ..models import Brand, Category, Product, Supplier, SupplierOffer
 from ..rules import has_price
@@ -146,11 +145,13 @@ def upsert_offers(
     by_article = {record.article: (record, raw) for record, raw in records_with_raw}
     digests = {article: record.data_hash() for article, (record, _raw) in by_article.items()}
     # Cheap first pass: only hashes. Full rows are loaded for changed offers alone.
+    # An Al-Style offer without a product (its product was deleted) counts as changed.
+    needs_product = supplier.code == Supplier.ALSTYLE
     known = {
-        article: (digest, listed)
-        for article, digest, listed in SupplierOffer.objects.filter(
+        article: (digest, listed and not (needs_product and product_id is None))
+        for article, digest, listed, product_id in SupplierOffer.unordered.filter(
             supplier=supplier, article__in=list(by_article)
-        ).values_list("article", "data_hash", "listed")
+        ).values_list("article", "data_hash", "listed", "product_id")
     }
     changed = []
     unchanged = 0
@@ -167,7 +168,7 @@ def upsert_offers(
     updated: list[SupplierOffer] = []
     existing = {
         offer.article: offer
-        for offer in SupplierOffer.objects.filter(
+        for offer in SupplierOffer.unordered.filter(
             supplier=supplier, article__in=[a for a in changed if a in known]
         )
     }
@@ -187,10 +188,19 @@ def upsert_offers(
     run.count("updated", len(updated))
     if dry_run:
         return set()
-    affected: set[int] = {offer.product_id for offer in updated if offer.product_id}
     with transaction.atomic():
+        created: list[int] = []
+        orphans = [o for o in updated if o.product_id is None]
+        if orphans and supplier.code == Supplier.ALSTYLE:
+            # Al-Style offers whose product was deleted: they get their product back.
+            ids, created = _alstyle_products(orphans, lookups, now)
+            for offer in orphans:
+                offer.product_id = ids[offer.article]
+        affected: set[int] = {o.product_id for o in updated if o.product_id} - set(created)
         if updated:
-            SupplierOffer.objects.bulk_update(updated, OFFER_FIELDS)
+            SupplierOffer.objects.bulk_update(updated, [*OFFER_FIELDS, "product"])
+        if created:
+            _link_chosen(supplier, created)
         if new_rows:
             affected |= _insert_new_offers(supplier, new_rows, lookups=lookups, now=now)
         write_snapshots(affected, lookups=lookups)
@@ -226,46 +236,25 @@ def _insert_new_offers(supplier, rows: list[dict], *, lookups: Lookups, now) -> 
     """Insert new offers. Al-Style's bring their product (an existing product of the same
     article is linked, not duplicated); other suppliers' go to matching."""
     affected: set[int] = set()
-    created_products: list[int] = []
+    created: list[int] = []
     if supplier.code == Supplier.ALSTYLE:
-        articles = [row["article"] for row in rows]
-        have = dict(Product.objects.filter(article__in=articles).values_list("article", "pk"))
-        to_create = []
+        # On PostgreSQL the offers' ids are taken first, so each new product is inserted
+        # pointing at its offer (no UPDATE after); elsewhere they are linked after.
+        offer_ids = allocate_ids(SupplierOffer, len(rows))
+        for row, pk in zip(rows, offer_ids or (), strict=False):
+            row["id"] = pk
+        ids, created = _alstyle_products([SimpleNamespace(**row) for row in rows], lookups, now)
         for row in rows:
-            if row["article"] in have:
-                row["product_id"] = have[row["article"]]
-                affected.add(row["product_id"])
-                continue
-            values = snapshot_values(SimpleNamespace(**row), lookups, alstyle=True, create=True)
-            values.pop("offer_id", None)
-            quote = lookups.pricer.quote(SimpleNamespace(manual_price=None, **values))
-            to_create.append(
-                {
-                    "article": row["article"],
-                    "sku": derive_sku(row["article"]),
-                    "first_seen": now,
-                    "kaspi_price": quote.price,
-                    "price_rule_id": quote.rule.pk if quote.rule else None,
-                    **values,
-                }
-            )
-        if to_create:
-            create_products(to_create)
-            ids = dict(
-                Product.objects.filter(
-                    article__in=[row["article"] for row in to_create]
-                ).values_list("article", "pk")
-            )
-            for row in rows:
-                if "product_id" not in row:
-                    row["product_id"] = ids[row["article"]]
-            created_products = list(ids.values())
+            row["product_id"] = ids[row["article"]]
+        affected |= set(ids.values()) - set(created)
+        if offer_ids:
+            created = []
     insert_rows(SupplierOffer, rows)
-    if created_products:
-        _link_chosen(supplier, created_products)
+    if created:
+        _link_chosen(supplier, created)
     if supplier.code != Supplier.ALSTYLE:
         offer_ids = list(
-            SupplierOffer.objects.filter(
+            SupplierOffer.unordered.filter(
                 supplier=supplier, article__in=[row["article"] for row in rows], product=None
             ).values_list("pk", flat=True)
         )
@@ -273,17 +262,57 @@ def _insert_new_offers(supplier, rows: list[dict], *, lookups: Lookups, now) -> 
     return affected
 
 
-def _link_chosen(supplier, product_ids: list[int]) -> None:
-    """New products made from one offer: that offer is the chosen one (one UPDATE)."""
-    for start in range(0, len(product_ids), CHUNK):
-        chunk = product_ids[start : start + CHUNK]
-        Product.objects.filter(pk__in=chunk).update(
-            offer_id=Subquery(
-                SupplierOffer.objects.filter(product_id=OuterRef("pk"), supplier=supplier).values(
-                    "pk"
-                )[:1]
-            )
+def _alstyle_products(offers, lookups: Lookups, now) -> tuple[dict[str, int], list[int]]:
+    """The product of each Al-Style offer (by article): the existing product of that
+    article, or a new one made from the offer (SKU derived from the article, priced by the
+    rules). Returns ({article: product pk}, pks of the products created)."""
+    articles = [offer.article for offer in offers]
+    ids = dict(Product.objects.filter(article__in=articles).values_list("article", "pk"))
+    to_create = []
+    for offer in offers:
+        if offer.article in ids:
+            continue
+        values = snapshot_values(offer, lookups, alstyle=True, create=True)
+        if values["offer_id"] is None:
+            values.pop("offer_id")
+        quote = lookups.pricer.quote(SimpleNamespace(manual_price=None, **values))
+        to_create.append(
+            {
+                "article": offer.article,
+                "sku": derive_sku(offer.article),
+                "first_seen": now,
+                "kaspi_price": quote.price,
+                "price_rule_id": quote.rule.pk if quote.rule else None,
+                **values,
+            }
         )
+    if not to_create:
+        return ids, []
+    create_products(to_create)
+    made = dict(
+        Product.objects.filter(article__in=[row["article"] for row in to_create]).values_list(
+            "article", "pk"
+        )
+    )
+    ids.update(made)
+    return ids, list(made.values())
+
+
+def _link_chosen(supplier, product_ids: list[int]) -> None:
+    """New products made from one offer: that offer is the chosen one. One UPDATE … FROM
+    per chunk (PostgreSQL, and SQLite ≥ 3.33): a correlated subquery made PostgreSQL scan
+    a freshly filled table per row, and bulk_update's CASE costs ~0.5 ms a row in Python."""
+    product = connection.ops.quote_name(Product._meta.db_table)
+    offer = connection.ops.quote_name(SupplierOffer._meta.db_table)
+    # Only quoted model table names are formatted in; the values travel as parameters.
+    sql = (
+        f"UPDATE {product} SET offer_id = o.id FROM {offer} o "  # noqa: S608
+        f"WHERE o.product_id = {product}.id AND o.supplier_id = %s AND {product}.id IN ({{}})"
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(product_ids), CHUNK):
+            chunk = product_ids[start : start + CHUNK]
+            cursor.execute(sql.format(", ".join(["%s"] * len(chunk))), [supplier.pk, *chunk])
 
 
 def create_products(rows: list[dict]) -> None:
@@ -333,7 +362,7 @@ def hand_to_matching(supplier: Supplier, offer_ids: list[int]):
 
 def listed_articles(supplier: Supplier) -> set[str]:
     return set(
-        SupplierOffer.objects.filter(supplier=supplier, listed=True).values_list(
+        SupplierOffer.unordered.filter(supplier=supplier, listed=True).values_list(
             "article", flat=True
         )
     )
@@ -357,7 +386,7 @@ def mark_offers_vanished(
     products: set[int] = set()
     for start in range(0, len(articles), CHUNK):
         chunk = articles[start : start + CHUNK]
-        offers = SupplierOffer.objects.filter(supplier=supplier, article__in=chunk, listed=True)
+        offers = SupplierOffer.unordered.filter(supplier=supplier, article__in=chunk, listed=True)
         products |= set(offers.exclude(product=None).values_list("product_id", flat=True))
         gone += offers.update(listed=False, quantity=0, data_hash="", last_seen=now)
     write_snapshots(products, lookups=lookups)
@@ -380,7 +409,7 @@ def apply_stock(
     `articles`; counts fetched / updated / unchanged / missing. A changed offer loses its
     hash (the next full listing rewrites it once) and its product's snapshot is refreshed."""
     changed = []
-    for offer in SupplierOffer.objects.filter(supplier=supplier, article__in=articles):
+    for offer in SupplierOffer.unordered.filter(supplier=supplier, article__in=articles):
         stock = answer.get(offer.article)
         if stock is None:
             run.count("missing")
@@ -456,7 +485,7 @@ def snapshot_values(offer, lookups: Lookups, *, alstyle: bool, create: bool) -> 
         "data_hash": offer.data_hash,
         "raw": offer.raw,
         "last_seen": offer.last_seen,
-        "offer_id": getattr(offer, "pk", None),
+        "offer_id": getattr(offer, "pk", None) or getattr(offer, "id", None),
     }
     if alstyle:
         code = offer.supplier_category_id
@@ -476,7 +505,7 @@ def write_snapshots(product_ids, *, lookups: Lookups | None = None) -> int:
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         offers = defaultdict(list)
-        for offer in SupplierOffer.objects.filter(product_id__in=chunk):
+        for offer in SupplierOffer.unordered.filter(product_id__in=chunk):
             offers[offer.product_id].append(offer)
         changed = []
         for product in Product.objects.filter(pk__in=chunk):

@@ -227,7 +227,7 @@ def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -
 
 
 def _listed_offers():
-    return SupplierOffer.objects.filter(supplier=Supplier.alstyle(), listed=True)
+    return SupplierOffer.unordered.filter(supplier=Supplier.alstyle(), listed=True)
 
 
 def _not_listed_since(started_at) -> list[str]:

@@ -6,13 +6,43 @@ shared rate limiter (one call per `min_interval` + ALSTYLE_SLOT_MARGIN, across p
 speaks the adapter interface (catalog/suppliers/base.py).
 """
 
+from dataclasses import dataclass
+
 from django.conf import settings
 
 from ..clients.alstyle import AlStyleClient, CartRefused
 from ..clients.records import BadRecord, parse_element, parse_money, parse_quantity
 from .base import NotSupported, OfferPage, StockPrice
 
-__all__ = ["AlStyleAdapter", "CartRefused", "alstyle_client", "min_interval"]
+__all__ = ["AlStyleAdapter", "Budget", "CartRefused", "alstyle_client", "budget", "min_interval"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Al-Style's rate budget and schedule: the Supplier row's once it exists (the row
+    wins), the ALSTYLE_* / *_SYNC_INTERVAL_MINUTES settings before that. A schedule of 0
+    minutes on the row means "not scheduled"; the planner then uses the setting's tick."""
+
+    min_interval: float
+    full_sync_minutes: int
+    stock_sync_minutes: int
+
+
+def budget() -> Budget:
+    from ..models import Supplier
+
+    row = (
+        Supplier.objects.filter(code=Supplier.ALSTYLE)
+        .values_list("min_interval", "full_sync_minutes", "stock_sync_minutes")
+        .first()
+    )
+    if row is None:
+        return Budget(
+            settings.ALSTYLE_MIN_INTERVAL,
+            settings.CATALOG_SYNC_INTERVAL_MINUTES,
+            settings.STOCK_SYNC_INTERVAL_MINUTES,
+        )
+    return Budget(float(row[0]), row[1], row[2])
 
 
 def alstyle_client(**kwargs) -> AlStyleClient:
@@ -25,11 +55,7 @@ def min_interval(supplier=None) -> float:
     """Seconds between two Al-Style calls: the Supplier row's value once the row exists,
     ALSTYLE_MIN_INTERVAL before that (and in the settings-only code paths)."""
     if supplier is None:
-        from ..models import Supplier
-
-        supplier = Supplier.objects.filter(code=Supplier.ALSTYLE).only("min_interval").first()
-    if supplier is None:
-        return settings.ALSTYLE_MIN_INTERVAL
+        return budget().min_interval
     return float(supplier.min_interval)
 
 

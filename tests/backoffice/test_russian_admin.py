@@ -24,7 +24,7 @@ from backoffice.models import SyncRun
 # Names and abbreviations staff read as they are.
 ALLOWED = {
     "Kaspi", "Al", "Style", "SKU", "QR", "API", "XML", "JSON", "URL", "ID", "IP", "UTC",
-    "KZT", "CSV", "XLSX", "Part", "Number", "User", "Agent", "Cron", "PP", "Telegram",
+    "KZT", "CSV", "XLSX", "YML", "Part", "Number", "User", "Agent", "Cron", "PP", "Telegram",
     "Email", "Mail", "SMS", "HTTP", "HTTPS", "PDF", "Postomat",
     # Django's own help for multiple choice: «Удерживайте “Control“ (или “Command“ на Mac)».
     "Control", "Command", "Mac",

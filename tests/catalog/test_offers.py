@@ -177,3 +177,30 @@ def test_product_article_for_other_suppliers_fits():
     long = offers.product_article(other, "X" * 80)
     assert len(long) <= 32
     assert long != offers.product_article(other, "X" * 79)
+
+
+def test_schedules_and_budget_follow_the_row(settings):
+    from django_q.models import Schedule
+
+    from backoffice.core.schedules import setup_schedules
+    from catalog.services import budget
+
+    settings.ALSTYLE_MIN_INTERVAL, settings.ALSTYLE_SLOT_MARGIN = 0, 0.5
+    factories.alstyle_row(min_interval=5.0, full_sync_minutes=45, stock_sync_minutes=0)
+    setup_schedules()
+    assert Schedule.objects.get(name="catalog-sync").minutes == 45
+    assert not Schedule.objects.filter(name="stock-sync").exists()  # 0 = not scheduled
+    assert budget.capacity_per_hour() == 654  # 3600 // (5 + 0.5), from the row
+    assert budget.catalog_minutes() == 45
+
+
+def test_alstyle_offer_whose_product_was_deleted_gets_it_back():
+    alstyle = Supplier.alstyle()
+    offers.upsert_offers(alstyle, [(record("7"), {})], run=run())
+    Product.objects.all().delete()  # offers stay (SET_NULL)
+    again = run()
+    offers.upsert_offers(alstyle, [(record("7"), {})], run=again)
+    product = Product.objects.get(article="7")
+    assert product.offer == SupplierOffer.objects.get(supplier=alstyle, article="7")
+    assert product.offer.product_id == product.pk
+    assert again.counts["updated"] == 1

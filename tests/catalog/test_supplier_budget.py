@@ -103,6 +103,7 @@ class SimSupplier:
 @pytest.fixture
 def sim(mocked_http, monkeypatch, settings):
     settings.ALSTYLE_MIN_INTERVAL = 5.0
+    factories.alstyle_row(min_interval=5.0)  # the row wins
     settings.ALSTYLE_SLOT_MARGIN = 0.5
     settings.ALSTYLE_RATE_LIMIT_PAUSE = 10.0
     settings.ALSTYLE_PAGE_SIZE = 2
@@ -125,6 +126,7 @@ def _sync(sim, kind="catalog", **kw):
 
 def test_plan_splits_the_hour_within_capacity_and_keeps_a_reserve(settings):
     settings.ALSTYLE_MIN_INTERVAL, settings.ALSTYLE_SLOT_MARGIN = 5.0, 0.5
+    factories.alstyle_row(min_interval=5.0)  # the row wins
     settings.ALSTYLE_PAGE_SIZE = settings.ALSTYLE_STOCK_CHUNK = 2
     settings.ALSTYLE_RESERVE_CALLS_PER_HOUR = 60
     for i in range(600):
@@ -147,6 +149,7 @@ def test_plan_splits_the_hour_within_capacity_and_keeps_a_reserve(settings):
 
 def test_hot_need_beyond_the_budget_leaves_the_listing_its_floor(settings):
     settings.ALSTYLE_MIN_INTERVAL, settings.ALSTYLE_SLOT_MARGIN = 5.0, 0.5
+    factories.alstyle_row(min_interval=5.0)  # the row wins
     settings.ALSTYLE_PAGE_SIZE = settings.ALSTYLE_STOCK_CHUNK = 1
     for i in range(400):
         factories.product(article=str(i))  # all on sale: 400 calls x 3 an hour wanted
@@ -160,6 +163,7 @@ def test_hot_need_beyond_the_budget_leaves_the_listing_its_floor(settings):
 
 def test_allowance_subtracts_the_calls_of_the_last_hour(settings):
     settings.ALSTYLE_MIN_INTERVAL, settings.ALSTYLE_SLOT_MARGIN = 5.0, 0.5
+    factories.alstyle_row(min_interval=5.0)  # the row wins
     factories.product(article="1")
     now = datetime.now(UTC)
     plan = make_plan(now=now)
@@ -414,6 +418,7 @@ def test_freshness_percentiles_by_part_of_the_catalog():
 
 def test_dashboard_shows_the_freshness_of_each_part(admin_client, settings):
     settings.ALSTYLE_MIN_INTERVAL, settings.ALSTYLE_SLOT_MARGIN = 5.0, 0.5
+    factories.alstyle_row(min_interval=5.0)  # the row wins
     settings.LANGUAGE_CODE = "en"
     now = datetime.now(UTC)
     factories.product(article="1")
