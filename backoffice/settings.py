@@ -209,6 +209,12 @@ HTTP_USER_AGENT = env_or(
     "Chrome/131.0 Safari/537.36 kaspi-backoffice/1.0",
 )
 
+# --- Price-file suppliers (catalog/suppliers/pricefile/) ----------------------------------
+# A distributor's price file is one large download: a longer read timeout than the APIs',
+# and a size cap so a wrong URL (a video, an endless stream) cannot fill the disk.
+PRICEFILE_READ_TIMEOUT = env.float("PRICEFILE_READ_TIMEOUT", default=120.0)
+PRICEFILE_MAX_MB = env.int("PRICEFILE_MAX_MB", default=200)
+
 # --- Background jobs --------------------------------------------------------------------
 Q_BROKER = env.str("Q_BROKER", default="orm")
 if Q_BROKER not in {"orm", "redis"}:

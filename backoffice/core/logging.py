@@ -30,9 +30,21 @@ def mask(value: str) -> str:
     return f"{value[:4]}…{value[-4:]}"
 
 
+# Secrets read at run time from a variable no setting names (a price-file supplier's
+# credentials, catalog/suppliers/pricefile/download.py): masked like the settings' ones.
+_RUNTIME_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Mask `value` in every later log line and error text (6 characters or more)."""
+    if value and len(str(value)) >= 6:
+        _RUNTIME_SECRETS.add(str(value))
+
+
 def known_secrets() -> list[str]:
-    """The configured secret values (from settings.SECRET_SETTINGS), longest first."""
-    values = []
+    """The configured secret values (from settings.SECRET_SETTINGS and register_secret),
+    longest first."""
+    values = list(_RUNTIME_SECRETS)
     for name in getattr(settings, "SECRET_SETTINGS", []):
         value = getattr(settings, name, "")
         if value and len(str(value)) >= 6:
