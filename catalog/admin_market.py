@@ -8,7 +8,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from backoffice.core.admin_helpers import MoneyColumnsMixin, ReadOnlyAdmin, pretty_json
+from backoffice.core.admin_helpers import (
+    MoneyColumnsMixin,
+    ReadOnlyAdmin,
+    pretty_json,
+    report_enqueue,
+)
 from backoffice.core.exceptions import BackofficeError
 
 from .clients.kaspi_offers import card_id_from_url, card_url
@@ -21,10 +26,12 @@ from .models import (
     RepricingRule,
 )
 from .services.card_links import confirm_candidate
-from .services.market import freshness, request_market_read
+from .services.market import freshness, request_market_read_of
 from .services.repricer import apply_changes, reject_changes, request_reprice
 
 CHART_W, CHART_H = 480, 120
+# One staff read is every city of each ticked card, paced: keep a selection short.
+MARKET_READ_MAX = 20
 CHART_COLOURS = ("#264b9b", "#c0392b", "#27ae60", "#8e44ad", "#d35400")
 
 
@@ -221,9 +228,9 @@ class KaspiCardLinkAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Read the market of these cards now"))
     def read_market_now(self, request, queryset):
-        for link in queryset[:20]:
-            request_market_read(user=request.user, sku=link.product.sku)
-        self.message_user(request, _("Market read queued."))
+        skus = list(queryset.values_list("product__sku", flat=True)[:MARKET_READ_MAX])
+        run = request_market_read_of(user=request.user, skus=skus)
+        report_enqueue(self, request, run, True, what=_("Market read"))
 
 
 class _MarketReadAdmin(ReadOnlyAdmin):

@@ -11,6 +11,7 @@ it never becomes "no competitors".
 
 import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.core.alerts import send_alert
-from backoffice.core.runs import enqueue_job, heartbeat, run_job
+from backoffice.core.runs import enqueue_run, heartbeat, is_locked, run_job
 from backoffice.models import SyncRun
 
 from ..clients.kaspi_offers import (
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 # A pair is due once its age reaches this share of its target age (so a run reads what is
 # getting old, not everything all the time).
 DUE_SHARE = 0.5
+
+# How long a staff selection's read waits for the read in progress before it is skipped.
+SELECTION_WAIT_SECONDS = 600
 
 
 # --- The planner (pure: bench/market_budget.py runs it on a simulated clock) --------------
@@ -117,11 +121,16 @@ def run_market_read(
     limit: int | None = None,
     run_id: int | None = None,
     client: KaspiOffersClient | None = None,
+    wait_seconds: float = SELECTION_WAIT_SECONDS,
 ) -> SyncRun:
     run = SyncRun.objects.get(pk=run_id) if run_id else None
     params = {"sku": sku, "city": city, "dry_run": dry_run, "limit": limit}
     if run is not None:
-        params.update({k: v for k, v in run.params.items() if k in params})
+        params.update({k: v for k, v in run.params.items() if k in (*params, "skus")})
+        if params.get("skus"):
+            # A staff selection is a run of its own: it waits for the read in progress
+            # (one reader at a time, one IP) instead of being skipped.
+            _wait_for_reader(wait_seconds)
     return run_job(
         kind=SyncRun.Kind.MARKET,
         run=run,
@@ -132,13 +141,21 @@ def run_market_read(
     )
 
 
-def request_market_read(*, user=None, triggered_by: str = "user", sku: str | None = None):
-    return enqueue_job(
+def _wait_for_reader(wait_seconds: float, *, poll: float = 5.0) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while is_locked(SyncRun.Kind.MARKET) and time.monotonic() < deadline:
+        time.sleep(poll)
+
+
+def request_market_read_of(*, skus, user=None, triggered_by: str = "user") -> SyncRun:
+    """Queue one read of every (card, city) pair of the selected products: a run of its
+    own, never joined to another (each run holds its own selection)."""
+    return enqueue_run(
         kind=SyncRun.Kind.MARKET,
         task="catalog.tasks.read_market_task",
         triggered_by=triggered_by,
         user=user,
-        params={"sku": sku},
+        params={"skus": sorted(set(skus))},
     )
 
 
@@ -192,6 +209,7 @@ def read_market(
     *,
     run: SyncRun | None = None,
     sku: str | None = None,
+    skus: list[str] | None = None,
     city: str | None = None,
     dry_run: bool = False,
     limit: int | None = None,
@@ -207,10 +225,12 @@ def read_market(
         links = readable_links()
         if sku:
             links = links.filter(product__sku=sku)
+        if skus:
+            links = links.filter(product__sku__in=skus)
     links = list(links.select_related("product") if hasattr(links, "select_related") else links)
     now = now or timezone.now()
     items = _plan_items(links, cities, now)
-    if sku or city:  # an explicit request reads everything it names
+    if sku or skus or city:  # an explicit request reads everything it names
         plan = items
     else:
         plan = plan_reads(items, now, limit=limit or settings.KASPI_MARKET_BATCH)

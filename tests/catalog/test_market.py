@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import responses
 from django.core.management import call_command
+from django.test import Client as WebClient
+from django.urls import reverse
 from django.utils import timezone
 
 from backoffice.models import Alert, SyncRun
@@ -17,6 +19,7 @@ from catalog.services.market import (
     read_market,
     run_market_read,
 )
+from catalog.tasks import read_market_task
 from tests import factories
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kaspi_offers"
@@ -235,3 +238,32 @@ def test_observations_are_kept_for_the_retention_days(settings):
 
     assert cleanup()["market_observations"] == 1
     assert list(MarketObservation.objects.all()) == [fresh]
+
+
+@responses.activate
+def test_reading_ticked_cards_reads_every_one_in_one_run(market_settings, admin_user, monkeypatch):
+    links = [linked(sku=f"AS1000{n}", card_id=f"12345678{n}") for n in (1, 2, 3)]
+    for link in links:
+        responses.post(offers_url(link.card_id), json=page("page_almaty.json"))
+    monkeypatch.setattr(
+        "catalog.services.market.KaspiOffersClient",
+        lambda: KaspiOffersClient(base_url=BASE, min_interval=0, sleep=lambda s: None),
+    )
+
+    staff = WebClient()
+    staff.force_login(admin_user)
+    response = staff.post(
+        reverse("admin:catalog_kaspicardlink_changelist"),
+        {"action": "read_market_now", "_selected_action": [link.pk for link in links]},
+    )
+
+    assert response.status_code == 302
+    assert len(responses.calls) == 0  # queued, not read in the request
+    run = SyncRun.objects.get(kind=SyncRun.Kind.MARKET)
+    assert run.status == SyncRun.Status.QUEUED
+    read_market_task(run.pk)
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.OK
+    assert run.counts["read"] == 3
+    assert (run.progress_done, run.progress_total) == (3, 3)
+    assert MarketState.objects.filter(city=ALMATY).count() == 3
