@@ -28,6 +28,7 @@ from .services.batches import request_purchase, request_stock_check
 from .services.fulfilment import (
     TRANSITIONS,
     mark_assembled,
+    mark_list_ordered,
     resolve_unknown_purchase,
     set_fulfilment,
 )
@@ -77,8 +78,9 @@ class FulfilmentEventInline(ReadOnlyInline):
 
 
 def purchase_list_links(purchase: SupplierPurchase):
-    """Links to the purchase list page and its XLSX (a `listed` purchase), else "—"."""
-    if purchase.status != SupplierPurchase.Status.LISTED:
+    """Links to the purchase list page and its XLSX (a `listed` or `ordered` purchase),
+    else "—"."""
+    if purchase.status not in (SupplierPurchase.Status.LISTED, SupplierPurchase.Status.ORDERED):
         return "—"
     url = reverse("admin:orders_supplierpurchase_list", args=[purchase.pk])
     return format_html(
@@ -744,7 +746,7 @@ class FoundAtSupplierForm(forms.Form):
 
 @admin.register(SupplierPurchase)
 class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
-    actions = ["not_at_supplier", "found_at_supplier"]
+    actions = ["not_at_supplier", "found_at_supplier", "ordered_at_supplier"]
 
     def _resolve(self, request, queryset, **kwargs):
         done = 0
@@ -790,6 +792,34 @@ class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
     def has_resolve_permission(self, request):
         return request.user.has_perm("orders.change_order")
 
+    def _mark_ordered(self, request, purchases) -> None:
+        done = 0
+        for purchase in purchases:
+            try:
+                mark_list_ordered(purchase=purchase, user=request.user)
+                done += 1
+            except BackofficeError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        if done:
+            self.message_user(
+                request,
+                _("Marked as ordered from the supplier: %(n)d.") % {"n": done},
+                messages.SUCCESS,
+            )
+
+    @admin.action(description=_("Ordered from the supplier"), permissions=["resolve"])
+    def ordered_at_supplier(self, request, queryset):
+        self._mark_ordered(request, queryset)
+
+    def purchase_ordered_view(self, request, pk):
+        """The purchase list page's button: staff ordered the list's goods by hand."""
+        if request.method != "POST":
+            return redirect("admin:orders_supplierpurchase_list", pk)
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        self._mark_ordered(request, [get_object_or_404(SupplierPurchase, pk=pk)])
+        return redirect("admin:orders_supplierpurchase_list", pk)
+
     list_display = [
         "created_at",
         "order",
@@ -818,6 +848,11 @@ class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.purchase_list_view),
                 name="orders_supplierpurchase_list",
             ),
+            path(
+                "<int:pk>/ordered/",
+                self.admin_site.admin_view(self.purchase_ordered_view),
+                name="orders_supplierpurchase_ordered",
+            ),
             *super().get_urls(),
         ]
 
@@ -829,7 +864,7 @@ class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
         purchase = get_object_or_404(
             SupplierPurchase.objects.select_related("order", "supplier"),
             pk=pk,
-            status=SupplierPurchase.Status.LISTED,
+            status__in=(SupplierPurchase.Status.LISTED, SupplierPurchase.Status.ORDERED),
         )
         if request.GET.get("format") == "xlsx":
             response = HttpResponse(
@@ -848,6 +883,8 @@ class SupplierPurchaseAdmin(KeepRecordsMixin, admin.ModelAdmin):
             "rows": rows,
             "headers": list_headers(),
             "total": sum(r["total"] or 0 for r in rows),
+            "can_mark_ordered": purchase.status == SupplierPurchase.Status.LISTED
+            and self.has_resolve_permission(request),
             "opts": self.model._meta,
         }
         template = "admin/orders/supplierpurchase/purchase_list.html"

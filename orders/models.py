@@ -224,21 +224,25 @@ class SupplierPurchase(models.Model):
     """One attempt to order a Kaspi order's goods from one supplier.
 
     A supplier with a cart API (Al-Style) gets the order submitted; one without gets a
-    *purchase list* (status `listed`): what staff order by hand, printable and as XLSX. An
-    order with lines from two suppliers has one purchase per supplier. At most one attempt
-    per order and supplier may be live (submitted, listed, or unknown until staff or the
-    order lookup settle it): the goods are never bought twice. Failed and refused attempts
-    stay as history, and a new attempt may follow them.
+    *purchase list* (status `listed`): what staff order by hand, printable and as XLSX, and
+    mark `ordered` once they have. An order with lines from two suppliers has one purchase
+    per supplier. At most one attempt per order and supplier may be live (submitted, listed,
+    ordered, or unknown until staff or the order lookup settle it): the goods are never
+    bought twice. Failed and refused attempts stay as history, and a new attempt may follow
+    them.
     """
 
     class Status(models.TextChoices):
         SUBMITTED = "submitted", _("submitted")
         LISTED = "listed", _("purchase list: order by hand")
+        ORDERED = "ordered", _("ordered from the supplier by hand")
         FAILED = "failed", _("failed before submit")
         REFUSED = "refused", _("refused by Al-Style")
         UNKNOWN = "unknown", _("unknown: check Al-Style")
 
-    LIVE = (Status.SUBMITTED, Status.UNKNOWN, Status.LISTED)
+    LIVE = (Status.SUBMITTED, Status.UNKNOWN, Status.LISTED, Status.ORDERED)
+    # The goods are bought: through the cart, or a purchase list staff ordered by hand.
+    BOUGHT = (Status.SUBMITTED, Status.ORDERED)
 
     # Order status letters of Al-Style (docs/alstyle-api.md §2) and their meaning.
     SUPPLIER_STATUSES = {
@@ -291,7 +295,7 @@ class SupplierPurchase(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["order", "supplier"],
-                condition=models.Q(status__in=["submitted", "unknown", "listed"]),
+                condition=models.Q(status__in=["submitted", "unknown", "listed", "ordered"]),
                 name="one_live_purchase_per_order_supplier",
             )
         ]

@@ -610,6 +610,52 @@ def make_purchase_list(*, order: Order, supplier: Supplier, user=None) -> Suppli
         raise FulfilmentRefused(_already(order, live) if live else str(order.code)) from None
 
 
+def mark_list_ordered(*, purchase: SupplierPurchase, user=None) -> SupplierPurchase:
+    """Staff ordered a purchase list's goods from its supplier by hand: the list becomes
+    `ordered`. Once every supplier of the order is bought from (its cart purchase submitted
+    or its list ordered), an accepted order moves to "bought from supplier", as the Al-Style
+    purchase moves it. Marking a list already ordered changes nothing."""
+    with transaction.atomic():
+        current = (
+            SupplierPurchase.objects.select_for_update()
+            .select_related("order", "supplier")
+            .get(pk=purchase.pk)
+        )
+        if current.status == SupplierPurchase.Status.ORDERED:
+            return current
+        if current.status != SupplierPurchase.Status.LISTED:
+            raise FulfilmentRefused(
+                _("purchase %(ref)s is not a purchase list to order (%(status)s)")
+                % {"ref": current.reference or current.pk, "status": current.get_status_display()}
+            )
+        current.status = SupplierPurchase.Status.ORDERED
+        current.save(update_fields=["status"])
+        if getattr(user, "pk", None):
+            audit(
+                user=user,
+                action="purchase.ordered",
+                obj=current.order,
+                before={"status": SupplierPurchase.Status.LISTED.value},
+                after={"status": current.status, "supplier": current.supplier.code},
+            )
+        order = current.order
+        bought = set(
+            SupplierPurchase.objects.filter(
+                order=order, status__in=SupplierPurchase.BOUGHT
+            ).values_list("supplier_id", flat=True)
+        )
+        if order.fulfilment == Fulfilment.ACCEPTED and all(
+            supplier.pk in bought for supplier in suppliers_of(order)
+        ):
+            set_fulfilment(
+                order=order,
+                to=Fulfilment.PURCHASED,
+                user=user,
+                note=_("ordered by hand from %(supplier)s") % {"supplier": current.supplier.name},
+            )
+    return current
+
+
 def purchase_order(*, order: Order, user=None, client=None, attorney="", carrier="") -> list:
     """One purchase per supplier of the order's lines: Al-Style's through its cart, a
     purchase list for a supplier without a cart API. Returns (supplier, purchase or the
@@ -644,6 +690,11 @@ def purchase_order(*, order: Order, user=None, client=None, attorney="", carrier
 
 
 def _already(order: Order, live: SupplierPurchase) -> str:
+    if live.status == SupplierPurchase.Status.ORDERED:
+        return str(_("order %(code)s was already ordered from %(supplier)s by hand")) % {
+            "code": order.code,
+            "supplier": live.supplier.name,
+        }
     if live.status == SupplierPurchase.Status.LISTED:
         return str(_("order %(code)s already has a purchase list for %(supplier)s")) % {
             "code": order.code,
