@@ -340,6 +340,23 @@ if KASPI_STORE_SHARES and (
         f"100, adding up to 100 (e.g. PP1=70,PP2=30); got {env.str('KASPI_STORE_STOCK')!r} "
         f"for KASPI_STORE_ID={','.join(KASPI_STORE_IDS)}"
     )
+# Supplier warehouses each pickup point sells from, e.g. PP1=panfilov,PP2=almaty2 (several
+# for one point joined by "+": PP1=panfilov+almaty3). Set: a product whose chosen offer
+# reports stock per warehouse gets at each point the units of its warehouses (within its
+# free units); others keep KASPI_STORE_STOCK's shares. Empty (the default): shares only.
+KASPI_STORE_WAREHOUSES = {
+    store.strip(): tuple(code.strip() for code in codes.split("+") if code.strip())
+    for store, codes in env.dict("KASPI_STORE_WAREHOUSES", default={}).items()
+    if store.strip()
+}
+if set(KASPI_STORE_WAREHOUSES) - {store.strip() for store in KASPI_STORE_IDS} or not all(
+    KASPI_STORE_WAREHOUSES.values()
+):
+    raise ImproperlyConfigured(
+        "KASPI_STORE_WAREHOUSES must map pickup points of KASPI_STORE_ID to supplier "
+        f"warehouse codes (e.g. PP1=panfilov,PP2=almaty2); got "
+        f"{env.str('KASPI_STORE_WAREHOUSES')!r} for KASPI_STORE_ID={','.join(KASPI_STORE_IDS)}"
+    )
 FEED_DIR = Path(env_or("FEED_DIR", str(MEDIA_ROOT / "feed")))
 FEED_FILENAME = "kaspi.xml"
 FEED_MODEL_MAX_LENGTH = env.int("FEED_MODEL_MAX_LENGTH", default=120)

@@ -269,12 +269,20 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description=_("Stock per pickup point"))
     def store_split(self, obj):
         """How the price list shares this product's free units between the pickup points
-        (KASPI_STORE_STOCK), so no unit is promised twice."""
+        (KASPI_STORE_STOCK, or KASPI_STORE_WAREHOUSES with the offer's stock per warehouse),
+        so no unit is promised twice."""
         plan = store_plan()
         free = max(obj.quantity - obj.reserved_quantity, 0) if obj.available else 0
+        by_warehouse = obj.offer.warehouse_stock if plan.warehouses and obj.offer_id else None
+        units = plan.from_warehouses(free, by_warehouse)
+        if units is not None:
+            return " · ".join(
+                f"{store} ({'+'.join(codes) or '—'}): {n}"
+                for store, codes, n in zip(plan.stores, plan.warehouses, units, strict=True)
+            )
         return " · ".join(
-            f"{store} ({share.normalize():f} %): {units}"
-            for store, share, units in zip(plan.stores, plan.shares, plan.split(free), strict=True)
+            f"{store} ({share.normalize():f} %): {n}"
+            for store, share, n in zip(plan.stores, plan.shares, plan.split(free), strict=True)
         )
 
     # What the published price list says (PublishedOffer), empty when not in it.

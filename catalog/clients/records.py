@@ -8,12 +8,14 @@ goes on with the rest.
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 
 from ..rules import is_price_on_request
 
+logger = logging.getLogger(__name__)
 _DIGITS = re.compile(r"\d+")
 
 
@@ -186,3 +188,35 @@ def parse_element(raw: dict) -> OfferRecord:
         quantity_raw=quantity_raw,
         is_new=str(raw.get("isnew", "0")).strip().lower() in {"1", "true", "yes"},
     )
+
+
+def parse_warehouse_stock(value, *, article: str = "") -> dict[str, int]:
+    """Al-Style's `warehouse` field of a quantity-price row as {warehouse code: units}.
+
+    Its shape is unconfirmed (docs/alstyle-api.md): both plausible ones are read, an object
+    `{"panfilov": 3}` and a list `[{"code": "panfilov", "quantity": 3}]` (`name` instead of
+    `code`); quantities as parse_quantity reads them. Anything else, or an entry that is not
+    understood, is no warehouse data (empty, so the shares apply) with a warning.
+    """
+    if value in (None, "", [], {}):
+        return {}
+    pairs = None
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        pairs = [(item.get("code") or item.get("name"), item.get("quantity")) for item in value]
+    result: dict[str, int] = {}
+    for code, quantity in pairs or ():
+        units, _raw, understood = parse_quantity(quantity)
+        ok = isinstance(code, str | int) and not isinstance(code, bool)
+        code = str(code).strip() if ok else ""
+        if not code or not understood or isinstance(quantity, bool):
+            pairs = None
+            break
+        result[code] = result.get(code, 0) + units
+    if pairs is None:
+        logger.warning(
+            "Al-Style article %s: warehouse field not understood, ignored: %.200r", article, value
+        )
+        return {}
+    return result

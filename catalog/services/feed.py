@@ -298,24 +298,65 @@ class StorePlan:
 
     stores: tuple[str, ...]
     shares: tuple[Decimal, ...]
+    # The supplier warehouses each point sells from (KASPI_STORE_WAREHOUSES), by point.
+    warehouses: tuple[tuple[str, ...], ...] = ()
 
     @property
     def sells(self) -> tuple[bool, ...]:
         return tuple(share > 0 for share in self.shares)
 
-    def split(self, units: int) -> list[int]:
+    def split(self, units: int, warehouse_stock: dict | None = None) -> list[int]:
+        """The `units` (free units: stock minus reservations) each point sells.
+
+        With KASPI_STORE_WAREHOUSES and the chosen offer's stock per warehouse, each point
+        gets the units of its warehouses, in KASPI_STORE_ID order and never more than
+        `units` in all (so reserved units come off the last points). Without (or when the
+        mapped warehouses hold none of the units), the shares.
+        """
+        parts = self.from_warehouses(units, warehouse_stock)
+        if parts is not None:
+            return parts
         parts = [int(units * share // 100) for share in self.shares]
         if units > sum(parts):
             parts[self.sells.index(True)] += units - sum(parts)
         return parts
 
+    def from_warehouses(self, units: int, warehouse_stock: dict | None) -> list[int] | None:
+        """The warehouse split of `split`, or None where the shares apply."""
+        if not (self.warehouses and warehouse_stock and units > 0):
+            return None
+        parts, left = [], units
+        for codes in self.warehouses:
+            have = sum(_units(warehouse_stock.get(code)) for code in codes)
+            parts.append(min(have, left))
+            left -= parts[-1]
+        return parts if left < units else None
+
+
+def _units(value) -> int:
+    return value if type(value) is int and value > 0 else 0
+
 
 def store_plan() -> StorePlan:
     stores = tuple(store.strip() for store in settings.KASPI_STORE_IDS if store.strip())
     configured = settings.KASPI_STORE_SHARES
+    mapped = settings.KASPI_STORE_WAREHOUSES
+    warehouses = tuple(tuple(mapped.get(store, ())) for store in stores) if mapped else ()
     if not configured:
-        return StorePlan(stores, tuple(Decimal(100 if i == 0 else 0) for i in range(len(stores))))
-    return StorePlan(stores, tuple(Decimal(configured.get(store, 0)) for store in stores))
+        shares = tuple(Decimal(100 if i == 0 else 0) for i in range(len(stores)))
+    else:
+        shares = tuple(Decimal(configured.get(store, 0)) for store in stores)
+    return StorePlan(stores, shares, warehouses)
+
+
+def warehouse_stocks() -> dict[int, dict]:
+    """Stock per supplier warehouse of the products whose chosen offer reports it, by
+    product id (read only when KASPI_STORE_WAREHOUSES is set)."""
+    return dict(
+        Product.objects.filter(offer__isnull=False)
+        .exclude(offer__warehouse_stock={})
+        .values_list("pk", "offer__warehouse_stock")
+    )
 
 
 MODEL_MAX_LENGTH = 250  # the XSD's limit; FEED_MODEL_MAX_LENGTH (default 120) is within it
@@ -337,6 +378,7 @@ def write_feed(
     date: str | None = None,
     legacy=(),
     brands: dict | None = None,
+    warehouse_stock: dict | None = None,
 ) -> WriteStats:
     """Write the price list for `rows` (tuples from feed_rows()) to the binary `stream`,
     then the `legacy` old offers (LegacyOffer rows from legacy_feed_offers()).
@@ -350,6 +392,8 @@ def write_feed(
     Offerable rows (the database's OFFERABLE) get available="yes" (with stock or a capped
     pre-order), the rest available="no", stock 0. Each written offer's state is compared
     with its published one: `stats.changes` lists what to record (see WriteStats).
+    With KASPI_STORE_WAREHOUSES, the points' units follow the chosen offers' stock per
+    warehouse (`warehouse_stock`, by product id; default read by warehouse_stocks()).
     """
     stats = stats or WriteStats()
     now = now or timezone.now()
@@ -364,8 +408,11 @@ def write_feed(
         raise FeedValidationError([f"KASPI_STORE_ID holds no usable pickup point: {stores!r}"])
     store_ids = [escape(store, attribute=True) for store in stores]
     sells = plan.sells
+    by_warehouse = {}
+    if plan.warehouses:
+        by_warehouse = warehouse_stocks() if warehouse_stock is None else warehouse_stock
     # One point selling everything (the default): no split per offer.
-    single = len(stores) == 1 and sells[0]
+    single = len(stores) == 1 and sells[0] and not by_warehouse
     yes_head = f'<availability available="yes" storeId="{store_ids[0]}" stockCount="'
     no_single = (
         f'<availability available="no" storeId="{store_ids[0]}" stockCount="0"></availability>'
@@ -487,7 +534,8 @@ def write_feed(
                 points = no_single
         else:
             points = ""
-            for store, share, sell in zip(store_ids, plan.split(stock), sells, strict=True):
+            units = plan.split(stock, by_warehouse.get(pk)) if by_warehouse else plan.split(stock)
+            for store, share, sell in zip(store_ids, units, sells, strict=True):
                 # A point sells only the units it was given, so no unit is promised at two
                 # points; a pre-order goes to the points that have a share.
                 if offerable and (share > 0 or bool(preorder and sell)):

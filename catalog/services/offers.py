@@ -417,10 +417,14 @@ def apply_stock(
         run.count("fetched")
         new = (stock.dealer_price, stock.retail_price, stock.quantity, stock.quantity_raw)
         old = (offer.dealer_price, offer.retail_price, offer.quantity, offer.quantity_raw)
-        if new == old:
+        warehouses = stock.warehouse_stock
+        if warehouses is None:  # the answer does not say: what we had stays
+            warehouses = offer.warehouse_stock
+        if new == old and warehouses == offer.warehouse_stock:
             run.count("unchanged")
             continue
         offer.dealer_price, offer.retail_price, offer.quantity, offer.quantity_raw = new
+        offer.warehouse_stock = warehouses
         offer.price_on_request = stock.price_on_request
         offer.data_hash = ""
         changed.append(offer)
@@ -430,7 +434,7 @@ def apply_stock(
             SupplierOffer.objects.bulk_update(
                 changed,
                 ["dealer_price", "retail_price", "quantity", "quantity_raw", "price_on_request"]
-                + ["data_hash"],
+                + ["warehouse_stock", "data_hash"],
             )
             write_snapshots({o.product_id for o in changed if o.product_id}, lookups=lookups)
 

@@ -23,7 +23,14 @@ from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
 
 from ..clients.alstyle import AlStyleClient
-from ..clients.records import BadRecord, OfferRecord, parse_element, parse_money, parse_quantity
+from ..clients.records import (
+    BadRecord,
+    OfferRecord,
+    parse_element,
+    parse_money,
+    parse_quantity,
+    parse_warehouse_stock,
+)
 from ..models import Brand, CatalogListing, Category, Supplier, SupplierCheck, SupplierOffer
 from ..suppliers.alstyle import alstyle_client
 from ..suppliers.base import StockPrice
@@ -597,7 +604,10 @@ def _apply_stock(chunk, answer, *, run, pricer, dry_run) -> None:
             _note_error(run, f"article {article}: {exc}")
             continue
         quantity, quantity_raw, _ok = parse_quantity(row.get("quantity"))
-        parsed[article] = StockPrice(article, quantity, quantity_raw, price1, price2)
+        warehouses = parse_warehouse_stock(row.get("warehouse"), article=article)
+        parsed[article] = StockPrice(
+            article, quantity, quantity_raw, price1, price2, warehouse_stock=warehouses
+        )
     skipped = set(answer) - set(parsed)
     offers.apply_stock(
         Supplier.alstyle(),

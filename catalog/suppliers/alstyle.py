@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from ..clients.alstyle import AlStyleClient, CartRefused
-from ..clients.records import BadRecord, parse_element, parse_money, parse_quantity
+from ..clients.records import (
+    BadRecord,
+    parse_element,
+    parse_money,
+    parse_quantity,
+    parse_warehouse_stock,
+)
 from .base import NotSupported, OfferPage, StockPrice
 
 __all__ = ["AlStyleAdapter", "Budget", "CartRefused", "alstyle_client", "budget", "min_interval"]
@@ -117,7 +123,10 @@ class AlStyleAdapter:
             except ValueError:
                 continue
             quantity, quantity_raw, _ok = parse_quantity(row.get("quantity"))
-            result[article] = StockPrice(article, quantity, quantity_raw, price1, price2)
+            warehouses = parse_warehouse_stock(row.get("warehouse"), article=article)
+            result[article] = StockPrice(
+                article, quantity, quantity_raw, price1, price2, warehouse_stock=warehouses
+            )
         return result
 
     def card_data(self, articles: list[str]) -> list[dict]:

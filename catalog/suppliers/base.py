@@ -47,6 +47,8 @@ class StockPrice:
     quantity_raw: str
     dealer_price: int | None
     retail_price: int | None
+    # {warehouse code: units} where the answer says it; None: the answer does not say.
+    warehouse_stock: dict | None = None
 
     @property
     def price_on_request(self) -> bool:
