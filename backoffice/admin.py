@@ -55,11 +55,11 @@ class SyncRunAdmin(ReadOnlyAdmin):
         """A catalog sync held by the vanish guard (CATALOG_VANISH_LIMIT): staff checked
         that the products really left Al-Style's catalog."""
         from backoffice.core.exceptions import BackofficeError
-        from catalog.services.sync import confirm_held_vanish
+        from catalog.services.supplier_sync import confirm_held_run
 
         for run in queryset:
             try:
-                gone = confirm_held_vanish(run=run, user=request.user)
+                gone = confirm_held_run(run=run, user=request.user)
             except BackofficeError as exc:
                 self.message_user(request, f"#{run.pk}: {exc}", messages.ERROR)
             else:

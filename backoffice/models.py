@@ -22,6 +22,7 @@ class SyncRun(models.Model):
         ORDER_STOCK = "order_stock", _("Order stock check")
         PURCHASE = "purchase", _("Supplier purchase")
         CARD_DATA = "card_data", _("Supplier card data")
+        SUPPLIER = "supplier", _("Supplier price-file sync")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")

@@ -1112,3 +1112,7 @@ class LegacyOfferAdmin(MoneyColumnsMixin, admin.ModelAdmin):
             except BackofficeError as exc:
                 self.message_user(request, f"{offer.sku}: {exc}", messages.ERROR)
         self.message_user(request, _("Confirmed: %(n)d.") % {"n": done})
+
+
+# Suppliers, their column mapping and preview, and the match queue (issue 18 items 3, 4).
+from . import admin_suppliers  # noqa: E402, F401

@@ -1,4 +1,6 @@
-"""Suppliers in the admin: the Supplier list and form, and a product's offers (issue 18).
+"""Suppliers in the admin (issue 18): the Supplier list and form (column mapping, preview of
+the first rows, upload, «Синхронизировать»), a product's offers with a pin, and the match
+queue.
 
 The product page shows every offer that supplies the product (supplier, article, dealer
 price, stock, which one is chosen) as a read-only table and lets staff pin one
@@ -6,45 +8,148 @@ price, stock, which one is chosen) as a read-only table and lets staff pin one
 audits it.
 """
 
-from django.contrib import admin
+import time
+
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.core.audit import audit, snapshot
+from backoffice.core.exceptions import BackofficeError
 
-from .models import Supplier, SupplierOffer
+from .models import MatchQueueOffer, Product, Supplier, SupplierOffer
+from .services import matching
+from .services.supplier_sync import request_supplier_sync
+from .services.suppliers import (
+    SupplierSettingsError,
+    check_pricefile_settings,
+    preview_supplier,
+    save_pricefile_supplier,
+)
+from .suppliers.pricefile.mapping import FIELDS, OPTIONS, MappingError, validate
+from .suppliers.pricefile.parsers import BadRow
+
+INDEX_SECONDS = 30
+_indexes: dict[int, tuple[float, matching.Index]] = {}
+
+
+def match_index(supplier) -> "matching.Index":
+    """The matching index for the queue pages, rebuilt at most every INDEX_SECONDS (one
+    pass over the linked offers, not one per row shown)."""
+    now = time.monotonic()
+    cached = _indexes.get(supplier.pk)
+    if cached is None or now - cached[0] > INDEX_SECONDS:
+        cached = (now, matching.build_index(supplier))
+        _indexes[supplier.pk] = cached
+    return cached[1]
+
+
+OPTION_LABELS = {
+    "header_row": _("Header row number"),
+    "sheet": _("Sheet (XLSX)"),
+    "delimiter": _("Delimiter (CSV)"),
+    "encoding": _("Encoding (CSV)"),
+}
+MAP_HELP = _(
+    "XLSX/CSV: the column header as in the file, or a column letter (A, B …). YML: an "
+    "element of the offer (price, vendorCode), an attribute (@id) or param:Name. Several "
+    "sources: a|b (the first non-empty wins). Empty: the default (YML) or a guess from the "
+    "usual headers."
+)
+
+
+class SupplierFormBase(forms.ModelForm):
+    """The supplier with one field per mapping entry instead of raw JSON."""
+
+    class Meta:
+        model = Supplier
+        fields = [
+            "code",
+            "name",
+            "kind",
+            "enabled",
+            "priority",
+            "sku_prefix",
+            "create_unmatched",
+            "min_interval",
+            "full_sync_minutes",
+            "stock_sync_minutes",
+            "url",
+            "format",
+            "auth_env",
+            "upload",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        mapping = (self.instance.mapping or {}) if self.instance else {}
+        for name in list(FIELDS) + list(OPTIONS):
+            self.initial.setdefault(f"map_{name}", mapping.get(name, ""))
+
+    def mapping_entries(self) -> dict:
+        entries = {}
+        for name in list(FIELDS) + list(OPTIONS):
+            value = self.cleaned_data.get(f"map_{name}")
+            if value not in (None, ""):
+                entries[name] = value
+        return entries
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            cleaned["mapping"] = validate(self.mapping_entries())
+        except MappingError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if cleaned.get("kind") == Supplier.Kind.PRICEFILE:
+            try:
+                check_pricefile_settings(
+                    code=cleaned.get("code") or self.instance.code,
+                    url=cleaned.get("url") or "",
+                    file_format=cleaned.get("format") or "",
+                    auth_env=cleaned.get("auth_env") or "",
+                )
+            except SupplierSettingsError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
+
+
+# One declared field per mapping entry (declared, so the admin's fieldsets may name them).
+SupplierForm = type(
+    "SupplierForm",
+    (SupplierFormBase,),
+    {
+        f"map_{name}": forms.CharField(
+            label=label, required=False, help_text=MAP_HELP if name == "article" else ""
+        )
+        for name, label in list(FIELDS.items()) + list(OPTION_LABELS.items())
+    },
+)
 
 
 @admin.register(Supplier)
 class SupplierAdmin(admin.ModelAdmin):
+    form = SupplierForm
     list_display = [
         "code",
         "name",
         "kind",
         "enabled",
-        "sku_prefix",
+        "format",
         "priority",
-        "min_interval",
-        "full_sync_minutes",
-        "stock_sync_minutes",
+        "sku_prefix",
         "offers_listed",
-        "offers_waiting",
+        "queue_display",
     ]
     list_display_links = ["code", "name"]
     list_filter = ["kind", "enabled"]
     search_fields = ["code", "name"]
-    fieldsets = [
-        (None, {"fields": ["code", "name", "kind", "enabled", "sku_prefix", "priority"]}),
-        (
-            _("Rate budget and schedule"),
-            {"fields": ["min_interval", "full_sync_minutes", "stock_sync_minutes"]},
-        ),
-        (
-            _("Price file"),
-            {"fields": ["url", "format", "auth_env", "mapping", "upload"]},
-        ),
-    ]
+    actions = ["sync_now"]
+    readonly_fields = ["preview_display", "updated_at"]
 
     def get_queryset(self, request):
         return (
@@ -60,29 +165,155 @@ class SupplierAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The code names the supplier in commands, SKUs and articles: fixed once made.
-        return ["code"] if obj and obj.pk else []
+        fixed = ["code"] if obj and obj.pk else []
+        return [*fixed, *self.readonly_fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # offers and purchases refer to it; switch it off instead
+
+    def get_fieldsets(self, request, obj=None):
+        base = [
+            "code",
+            "name",
+            "kind",
+            "enabled",
+            "priority",
+            "sku_prefix",
+            "create_unmatched",
+            "min_interval",
+            "full_sync_minutes",
+            "stock_sync_minutes",
+        ]
+        pricefile = ["url", "format", "auth_env", "upload"]
+        mapping = [f"map_{name}" for name in list(FIELDS) + list(OPTIONS)]
+        sets = [
+            (None, {"fields": base}),
+            (_("Price file"), {"fields": pricefile}),
+            (_("Column mapping"), {"fields": mapping}),
+        ]
+        if obj is not None and obj.kind == Supplier.Kind.PRICEFILE:
+            sets.append((_("Preview of the first rows"), {"fields": ["preview_display"]}))
+        return sets
+
+    def save_model(self, request, obj, form, change):
+        """Price-file suppliers are saved by the service (validated, audited)."""
+        if form.cleaned_data.get("kind") != Supplier.Kind.PRICEFILE:
+            before = {name: form.initial.get(name) for name in form.changed_data}
+            obj.mapping = form.cleaned_data.get("mapping", obj.mapping)
+            super().save_model(request, obj, form, change)
+            if form.changed_data:
+                audit(
+                    user=request.user,
+                    action="supplier.change" if change else "supplier.add",
+                    obj=obj,
+                    before=before,
+                    after=snapshot(obj, form.changed_data),
+                )
+            return
+        data = form.cleaned_data
+        obj.code = obj.code or data.get("code")
+        upload = data.get("upload") if "upload" in form.changed_data else None
+        try:
+            saved, _created = save_pricefile_supplier(
+                code=obj.code,
+                name=data.get("name"),
+                url=data.get("url") or "",
+                file_format=data.get("format"),
+                auth_env=data.get("auth_env") or "",
+                mapping=data.get("mapping"),
+                sku_prefix=data.get("sku_prefix") or "",
+                create_unmatched=data.get("create_unmatched"),
+                enabled=data.get("enabled"),
+                upload=upload if upload else None,
+                user=request.user,
+            )
+        except SupplierSettingsError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        for name in ("priority", "min_interval", "full_sync_minutes", "stock_sync_minutes"):
+            setattr(saved, name, data.get(name, getattr(saved, name)))
+        saved.save(
+            update_fields=["priority", "min_interval", "full_sync_minutes", "stock_sync_minutes"]
+        )
+        obj.pk = saved.pk
 
     @admin.display(description=_("offers"), ordering="listed_count")
     def offers_listed(self, obj):
         return obj.listed_count
 
-    @admin.display(description=_("waiting for a match"), ordering="waiting_count")
-    def offers_waiting(self, obj):
-        return obj.waiting_count
+    @admin.display(description=_("waiting in the match queue"))
+    def queue_display(self, obj):
+        if obj.code == Supplier.ALSTYLE:
+            return "—"
+        count = obj.waiting_count
+        if not count:
+            return 0
+        url = reverse("admin:catalog_matchqueueoffer_changelist") + f"?supplier__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, count)
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # offers and purchases refer to it; switch it off instead
+    @admin.display(description=_("Preview of the first rows"))
+    def preview_display(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("admin:catalog_supplier_preview", args=[obj.pk])
+        return format_html(
+            '<a class="button" href="{}">{}</a> <span class="help">{}</span>',
+            url,
+            _("Show the first rows"),
+            _("Reads the start of the file with the saved mapping (save first)."),
+        )
 
-    def save_model(self, request, obj, form, change):
-        before = {name: form.initial.get(name) for name in form.changed_data}
-        super().save_model(request, obj, form, change)
-        if form.changed_data:
-            audit(
-                user=request.user,
-                action="supplier.change" if change else "supplier.add",
-                obj=obj,
-                before=before,
-                after=snapshot(obj, form.changed_data),
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="catalog_supplier_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, pk):
+        supplier = get_object_or_404(Supplier, pk=pk)
+        if not self.has_view_permission(request, supplier):
+            return redirect("admin:index")
+        result = preview_supplier(supplier)
+        columns = list(FIELDS)
+        rows = []
+        for item in result["rows"]:
+            if isinstance(item, BadRow):
+                rows.append({"number": item.number, "error": item.reason})
+            else:
+                rows.append(
+                    {"number": item.number, "values": [item.values.get(c) for c in columns]}
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Preview of the first rows: %(supplier)s") % {"supplier": supplier},
+            "supplier": supplier,
+            "result": result,
+            "columns": [FIELDS[c] for c in columns],
+            "rows": rows,
+        }
+        return TemplateResponse(request, "admin/catalog/supplier/preview.html", context)
+
+    @admin.action(description=_("Sync the supplier"))
+    def sync_now(self, request, queryset):
+        """Queue each selected supplier's sync (a task; the run history shows progress)."""
+        for supplier in queryset:
+            run, started = request_supplier_sync(supplier=supplier, user=request.user)
+            link = reverse("admin:backoffice_syncrun_change", args=[run.pk])
+            if started:
+                text = _("%(supplier)s: sync queued (run #%(run)s).")
+            else:
+                text = _("%(supplier)s: a sync is already queued or running (run #%(run)s).")
+            self.message_user(
+                request,
+                format_html(
+                    '<a href="{}">{}</a>', link, text % {"supplier": supplier, "run": run.pk}
+                ),
+                messages.SUCCESS if started else messages.WARNING,
             )
 
 
@@ -185,3 +416,131 @@ def add_offer_fields(product_admin) -> None:
 
     product_admin.get_form = get_form
     product_admin.save_model = save_model
+
+
+class MatchForm(forms.ModelForm):
+    """Staff's decision for a queued offer: a product to link it to, or a new product."""
+
+    create_new = forms.BooleanField(label=_("Create a new product from this offer"), required=False)
+
+    class Meta:
+        model = MatchQueueOffer
+        fields = ["product"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("product") and cleaned.get("create_new"):
+            raise forms.ValidationError(_("Choose a product or «create a new product», not both."))
+        return cleaned
+
+
+@admin.register(MatchQueueOffer)
+class MatchQueueAdmin(admin.ModelAdmin):
+    """Offers waiting for staff: link each to a product (or make a new one). Nothing is
+    merged without a person deciding; every decision is audited (matching.py)."""
+
+    form = MatchForm
+    list_display = [
+        "article",
+        "name",
+        "supplier",
+        "brand",
+        "part_number",
+        "barcode",
+        "dealer_price",
+        "quantity",
+        "candidates_display",
+    ]
+    list_filter = [("supplier", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["article", "name", "part_number", "barcode", "brand"]
+    list_select_related = ["supplier"]
+    autocomplete_fields = ["product"]
+    actions = ["create_products"]
+    readonly_fields = [
+        "supplier",
+        "article",
+        "name",
+        "brand",
+        "part_number",
+        "barcode",
+        "category",
+        "dealer_price",
+        "retail_price",
+        "quantity_raw",
+        "candidates_display",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "supplier",
+                    "article",
+                    "name",
+                    "brand",
+                    "part_number",
+                    "barcode",
+                    "category",
+                    "dealer_price",
+                    "retail_price",
+                    "quantity_raw",
+                ]
+            },
+        ),
+        (_("Decision"), {"fields": ["candidates_display", "product", "create_new"]}),
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("possible products"))
+    def candidates_display(self, obj):
+        found, how = matching.candidates(obj, match_index(obj.supplier))
+        if not found:
+            return _("none: no product with this part number + brand or barcode")
+        products = Product.objects.filter(pk__in=sorted(found)[:10]).only("pk", "sku", "name")
+        reason = {
+            "part": _("same part number and brand"),
+            "barcode": _("same barcode"),
+            "conflict": _("part number and barcode point at different products"),
+            "no_brand": _("same part number, the offer has no brand"),
+        }.get(how, how)
+        items = format_html_join(
+            "",
+            '<li><a href="{}">{}</a> — {}</li>',
+            (
+                (reverse("admin:catalog_product_change", args=[p.pk]), p.sku, p.name[:80])
+                for p in products
+            ),
+        )
+        return format_html("{}<ul>{}</ul>", reason, items)
+
+    def save_model(self, request, obj, form, change):
+        """The decision goes through the matching service (audited), never a bare save."""
+        product = form.cleaned_data.get("product")
+        try:
+            if form.cleaned_data.get("create_new"):
+                created = matching.create_product_from_offer(offer=obj, user=request.user)
+                self.message_user(request, _("New product %(sku)s created.") % {"sku": created.sku})
+            elif product is not None:
+                matching.link_offer(offer=obj, product=product, user=request.user)
+                self.message_user(request, _("Offer linked to %(sku)s.") % {"sku": product.sku})
+        except (matching.MatchError, BackofficeError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def response_change(self, request, obj):
+        return redirect("admin:catalog_matchqueueoffer_changelist")
+
+    @admin.action(description=_("Create new products from the selected offers"))
+    def create_products(self, request, queryset):
+        done = 0
+        for offer in queryset.select_related("supplier"):
+            try:
+                matching.create_product_from_offer(offer=offer, user=request.user)
+                done += 1
+            except matching.MatchError as exc:
+                self.message_user(request, f"{offer.article}: {exc}", messages.ERROR)
+        self.message_user(request, _("New products created: %(n)d.") % {"n": done})

@@ -7,6 +7,12 @@ class CatalogConfig(AppConfig):
     verbose_name = _("Catalog and Kaspi price list")
 
     def ready(self):
+        # New offers of suppliers other than Al-Style are matched to products
+        # (catalog/services/offers.py hands them over; matching builds on offers).
+        from .services import matching, offers
+
+        offers.register_matcher(matching.match_offers)
+
         from backoffice.core.schedules import register_minutes_source
 
         register_minutes_source(alstyle_schedule_minutes)

@@ -143,6 +143,16 @@ class Supplier(models.Model):
         help_text=_("Which column or field of the file is the article, name, price, stock …"),
     )
     upload = models.FileField(_("uploaded price file"), upload_to="suppliers/", blank=True)
+    # Matching (catalog/services/matching.py): what becomes of an offer matching no product.
+    create_unmatched = models.BooleanField(
+        _("new products from unmatched offers"),
+        default=True,
+        help_text=_(
+            "On: an offer that matches no product by part number + brand or barcode becomes "
+            "a new product (SKU with this supplier's prefix). Off: it waits in the match "
+            "queue for staff. Ambiguous offers always wait."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -944,6 +954,28 @@ class LegacyOffer(models.Model):
 
     def __str__(self) -> str:
         return self.sku
+
+
+class MatchQueueManager(models.Manager):
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .filter(product=None, listed=True)
+            .exclude(supplier__code=Supplier.ALSTYLE)
+        )
+
+
+class MatchQueueOffer(SupplierOffer):
+    """The match queue (catalog/services/matching.py): offers of a supplier other than
+    Al-Style that wait for staff to link them to a product or make a new one."""
+
+    objects = MatchQueueManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = _("offer to match")
+        verbose_name_plural = _("match queue")
 
 
 # The repricer's models live in their own module (issue 19); imported here so Django

@@ -28,6 +28,28 @@ def sync_stock_task(run_id: int | None = None) -> str:
     return task_result(run_stock_sync(run_id=run_id, triggered_by="schedule"))
 
 
+def sync_supplier_task(run_id: int | None = None, code: str | None = None) -> str:
+    """One supplier's sync (a price file, or Al-Style's catalog): queued by staff
+    («Синхронизировать») with its run, or scheduled with the supplier's code."""
+    from backoffice.models import SyncRun
+
+    from .services.supplier_sync import run_supplier_sync
+
+    if run_id is not None:
+        code = SyncRun.objects.get(pk=run_id).params.get("supplier") or code
+    return task_result(run_supplier_sync(code, run_id=run_id, triggered_by="schedule"))
+
+
+def sync_due_suppliers_task() -> str:
+    """The price-file suppliers whose interval (full_sync_minutes) has passed, one by one."""
+    from .services.supplier_sync import run_due_supplier_syncs
+
+    runs = run_due_supplier_syncs(triggered_by="schedule")
+    if not runs:
+        return "no supplier due"
+    return "; ".join(task_result(run) for run in runs)
+
+
 def build_feed_task(run_id: int | None = None) -> str:
     """Build, validate and publish the Kaspi price list."""
     return task_result(run_feed_build(run_id=run_id, triggered_by="schedule"))

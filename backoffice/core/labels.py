@@ -112,6 +112,7 @@ RUN_COUNTERS = {
     "purchased": pgettext_lazy("run counter", "ordered from the supplier"),
     "listed": pgettext_lazy("run counter", "purchase lists made"),
     "legacy_offers": pgettext_lazy("run counter", "old offers kept"),
+    "match_queue": pgettext_lazy("run counter", "waiting in the match queue"),
 }
 
 AUDIT_ACTIONS = {

@@ -101,6 +101,16 @@ def schedule_specs() -> list[dict]:
             "command": "poll_alstyle_purchases",
         },
         {
+            # Each price-file supplier at its own interval (Supplier.full_sync_minutes):
+            # every 10 minutes the ones that are due run (catalog/services/supplier_sync.py).
+            "name": "supplier-syncs",
+            "label": _("Price-file supplier syncs"),
+            "func": "catalog.tasks.sync_due_suppliers_task",
+            "minutes": 10,
+            "command": "sync_supplier --due",
+            "kind": "supplier",
+        },
+        {
             "name": "kaspi-card-imports",
             "label": _("Kaspi card import results"),
             "setting": "KASPI_CARDS_POLL_MINUTES",

@@ -25,7 +25,6 @@ priced by the rules). New offers of other suppliers go to matching
 `product` empty: the match queue.
 """
 
-import importlib.util
 import json
 import logging
 from collections import defaultdict
@@ -346,15 +345,28 @@ def product_article(supplier: Supplier, article: str) -> str:
     return f"{value[:21]}~{digest}"
 
 
-def hand_to_matching(supplier: Supplier, offer_ids: list[int]):
-    """New offers of a supplier other than Al-Style: `catalog.services.matching
-    .match_offers(supplier, offer_ids)` links them to products (returning the pks of the
-    products it linked); without it they wait in the match queue."""
-    if not offer_ids or importlib.util.find_spec("catalog.services.matching") is None:
-        return ()
-    from . import matching
+# The matcher new offers of other suppliers are handed to: catalog/services/matching.py
+# registers `match_offers` here when the app is ready (catalog/apps.py), so this module
+# does not import the one that builds on it (no import cycle, tests/test_layers.py).
+_matchers: list = []
 
-    return matching.match_offers(supplier, offer_ids) or ()
+
+def register_matcher(match) -> None:
+    """`match(supplier, offer_ids)` → pks of the products it linked offers to."""
+    if match not in _matchers:
+        _matchers.append(match)
+
+
+def hand_to_matching(supplier: Supplier, offer_ids: list[int]):
+    """New offers of a supplier other than Al-Style go to the registered matcher (it links
+    them to products, returning the pks of the products it linked); without one they wait
+    in the match queue."""
+    if not offer_ids or not _matchers:
+        return ()
+    linked: set[int] = set()
+    for match in _matchers:
+        linked |= set(match(supplier, offer_ids) or ())
+    return linked
 
 
 # --- Vanished offers ---------------------------------------------------------------------------

@@ -30,6 +30,9 @@ ALLOWED = {
     "Control", "Command", "Mac",
     # Kaspi's own field names, quoted in help texts.
     "masterCategory", "QrPaymentId",
+    # The YML price-file format and its element names, quoted in the column-mapping help;
+    # the credentials format user:password.
+    "vendorCode", "param", "id", "password",
 }  # fmt: skip
 LATIN = re.compile(r"[A-Za-z]{2,}")
 # Kaspi's codes are shown in words; their pieces are not names, even when a record holds them.

@@ -1,10 +1,16 @@
-"""Suppliers in the admin (issue 18 item 1): the Supplier list/form and a product's offers
-with the chosen one marked and a pin that is audited."""
+"""Suppliers in the admin (issue 18 items 1, 3, 4): the Supplier list/form (mapping,
+preview, «Синхронизировать»), a product's offers with the chosen one marked and a pin
+that is audited, and the match queue (link / create, audited)."""
 
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from backoffice.core.audit import AuditEntry
-from catalog.models import Product, Supplier
+from backoffice.models import SyncRun
+from catalog.models import Product, Supplier, SupplierOffer
 from tests import factories
 
 
@@ -69,3 +75,128 @@ def test_product_page_lists_offers_and_pin_is_audited(staff_client):
     page = staff_client.get(url)
     staff_client.post(url, product_form(page, pinned_offer=""))
     assert Product.objects.get(pk=product.pk).offer == other
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pricefile"
+
+
+@pytest.fixture
+def acme():
+    return factories.supplier(
+        code="acme",
+        name="Acme",
+        format="csv",
+        sku_prefix="AC",
+        upload=SimpleUploadedFile("price.csv", (FIXTURES / "cp1251.csv").read_bytes()),
+    )
+
+
+def test_supplier_pages_open(admin_client, acme):
+    assert admin_client.get(reverse("admin:catalog_supplier_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:catalog_supplier_add")).status_code == 200
+    page = admin_client.get(reverse("admin:catalog_supplier_change", args=[acme.pk]))
+    assert page.status_code == 200
+    assert "map_article" in page.content.decode()
+
+
+def test_preview_reads_the_uploaded_file_with_the_mapping(admin_client, acme):
+    page = admin_client.get(reverse("admin:catalog_supplier_preview", args=[acme.pk]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "A-001" in text
+    assert "215000" in text
+    assert "no name" in text  # row 7, listed with its reason
+
+
+def test_saving_the_mapping_goes_through_the_service(admin_client, acme):
+    url = reverse("admin:catalog_supplier_change", args=[acme.pk])
+    data = {
+        "code": "acme",
+        "name": "Acme",
+        "kind": "pricefile",
+        "enabled": "on",
+        "priority": 100,
+        "sku_prefix": "AC",
+        "create_unmatched": "on",
+        "min_interval": 0,
+        "full_sync_minutes": 0,
+        "stock_sync_minutes": 0,
+        "url": "",
+        "format": "csv",
+        "auth_env": "",
+        "map_article": "Артикул",
+        "map_dealer_price": "Цена",
+        "map_header_row": "3",
+    }
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302
+    acme.refresh_from_db()
+    assert acme.mapping == {"article": "Артикул", "dealer_price": "Цена", "header_row": 3}
+    assert AuditEntry.objects.filter(action="supplier.change").count() == 1
+
+
+def test_a_url_with_a_secret_is_refused_in_the_form(admin_client, acme):
+    url = reverse("admin:catalog_supplier_change", args=[acme.pk])
+    data = {
+        "code": "acme", "name": "Acme", "kind": "pricefile", "priority": 100,
+        "min_interval": 0, "full_sync_minutes": 0, "stock_sync_minutes": 0,
+        "url": "https://x.kz/p.csv?token=abcdef", "format": "csv",
+    }  # fmt: skip
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    assert "token={token}" in response.content.decode()
+    acme.refresh_from_db()
+    assert acme.url == ""
+
+
+def test_sync_action_queues_the_supplier_sync(admin_client, acme, monkeypatch):
+    from catalog.services import feed
+
+    monkeypatch.setattr(feed, "request_feed_build", lambda **kw: None)
+    url = reverse("admin:catalog_supplier_changelist")
+
+    with pytest.MonkeyPatch.context():
+        response = admin_client.post(
+            url, {"action": "sync_now", "_selected_action": [acme.pk]}, follow=True
+        )
+
+    assert response.status_code == 200
+    run = SyncRun.objects.get(kind=SyncRun.Kind.SUPPLIER)
+    assert run.params["supplier"] == "acme"
+    assert run.triggered_by == "user"
+
+
+def test_match_queue_link_and_create(admin_client, acme, admin_user):
+    laptop = factories.product(article="100", article_pn="PN-1", brand=factories.brand(name="HP"))
+    queued = [
+        SupplierOffer.objects.create(supplier=acme, article=a, name=f"Item {a}", part_number="PN-1")
+        for a in ("Q1", "Q2")
+    ]
+    changelist = reverse("admin:catalog_matchqueueoffer_changelist")
+
+    page = admin_client.get(changelist)
+    assert page.status_code == 200
+    assert "Q1" in page.content.decode()
+    change = reverse("admin:catalog_matchqueueoffer_change", args=[queued[0].pk])
+    form = admin_client.get(change)
+    assert form.status_code == 200
+    assert laptop.sku in form.content.decode()  # shown as a candidate (part number, no brand)
+
+    response = admin_client.post(change, {"product": laptop.pk})
+
+    assert response.status_code == 302
+    queued[0].refresh_from_db()
+    assert queued[0].product_id == laptop.pk
+    admin_client.post(changelist, {"action": "create_products", "_selected_action": [queued[1].pk]})
+    queued[1].refresh_from_db()
+    assert queued[1].product.sku == "ACQ2"
+    assert set(AuditEntry.objects.values_list("action", flat=True)) >= {
+        "offer.link",
+        "offer.create_product",
+    }
+    assert Supplier.objects.get(pk=acme.pk)  # untouched
