@@ -180,6 +180,10 @@ def upsert_offers(
                 {"supplier_id": supplier.pk, "article": article, "first_seen": now, **values}
             )
         else:
+            if record.warehouse_stock is None:
+                # The full listing carries no warehouse field: keep the split the last
+                # stock refresh read instead of clearing it until the next one.
+                values.pop("warehouse_stock")
             for name, value in values.items():
                 setattr(offer, name, value)
             updated.append(offer)

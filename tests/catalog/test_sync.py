@@ -364,3 +364,19 @@ def test_command_exit_codes_held_and_partial(mocked_http, settings, capsys):
         call_command("sync_alstyle")
     assert partial.value.code == 2
     assert "partial" in capsys.readouterr().err
+
+
+def test_changed_listing_keeps_the_warehouse_split_of_the_last_stock_refresh(mocked_http):
+    # The full listing has no warehouse field: a changed record must not wipe the split
+    # the stock refresh read, or the pickup points fall back to the shares until the next one.
+    fake_supplier(mocked_http, [[element(1), element(2)]])
+    run_catalog_sync()
+    SupplierOffer.objects.filter(article="1").update(warehouse_stock={"panfilov": 3})
+    fake_supplier(mocked_http, [[element(1, quantity=4), element(2)]])
+
+    run = run_catalog_sync()
+
+    assert run.counts["updated"] == 1
+    offer = SupplierOffer.objects.get(article="1")
+    assert offer.quantity == 4
+    assert offer.warehouse_stock == {"panfilov": 3}
