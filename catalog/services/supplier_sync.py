@@ -29,6 +29,7 @@ from .sync import (
     SupplierSyncError,
     _note_error,
     confirm_held_vanish,
+    record_confirmed_vanish,
     run_catalog_sync,
     vanish_exceeds_limit,
 )
@@ -250,25 +251,4 @@ def confirm_held_supplier_vanish(*, run: SyncRun, user=None) -> int:
             % {"run": run.pk}
         )
     gone = offers.mark_offers_vanished(supplier, articles=run.params.get("held_vanish") or [])
-    run.status = SyncRun.Status.OK
-    run.counts["vanished"] = gone
-    who = getattr(user, "username", "") or "?"
-    run.params["vanish_confirmed"] = {"by": who, "at": timezone.now().isoformat()}
-    run.error = "\n".join(
-        filter(
-            None,
-            [
-                gettext("Confirmed by %(user)s: %(n)d products taken off sale.")
-                % {"user": who, "n": gone},
-                run.error,
-            ],
-        )
-    )
-    run.save()
-    from backoffice.core.audit import audit
-
-    audit(user=user, action="syncrun.confirm_vanish", obj=run, after={"unlisted": gone})
-    from .feed import request_feed_build
-
-    request_feed_build(triggered_by="chain")
-    return gone
+    return record_confirmed_vanish(run, gone, user=user)

@@ -495,7 +495,13 @@ def confirm_held_vanish(*, run: SyncRun, user=None) -> int:
             % {"run": run.pk}
         )
     articles = run.params.get("held_vanish") or []
-    gone = _unlist(articles)
+    return record_confirmed_vanish(run, _unlist(articles), user=user)
+
+
+def record_confirmed_vanish(run: SyncRun, gone: int, *, user=None) -> int:
+    """A held run confirmed by staff: `gone` products were taken off sale. Marks the run ok
+    with who confirmed it, audits it and rebuilds the price list. Shared by the Al-Style
+    and the price-file syncs."""
     run.status = SyncRun.Status.OK
     run.counts["vanished"] = gone
     who = getattr(user, "username", "") or "?"
