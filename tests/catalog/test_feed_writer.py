@@ -5,6 +5,7 @@ docs/kaspi-price-list.md §5.5: one escaping function, proven equal to lxml's ou
 the XSD pass stays here, over the fixtures and a 10k build.
 """
 
+import hashlib
 import io
 import os
 import random
@@ -261,6 +262,22 @@ def test_a_published_file_changed_on_disk_is_replaced(settings):
     assert b"<price>5000</price>" in feed_path().read_bytes()
 
 
+def test_the_digests_of_the_published_file_are_trusted_only_while_it_is_untouched():
+    """An unchanged rebuild compares with the digests noted at publishing instead of
+    reading the published file again; a file replaced or rewritten since is read."""
+    factories.product(article="1", sku="AS1", kaspi_price=5000)
+    build = build_feed(now=NOW)
+    known = feed_module._known_digests(feed_path(), os.stat(feed_path()))
+    body = feed_path().read_bytes().split(b">", 2)[2]  # after the declaration and root tag
+    assert known == (hashlib.sha256(body).hexdigest(), build.sha256)
+
+    os.utime(feed_path(), ns=(1, 1))
+    assert feed_module._known_digests(feed_path(), os.stat(feed_path())) is None
+    rebuilt = build_feed(now=NOW + timedelta(hours=1))  # read in full: still the same offers
+    assert rebuilt.diff["unchanged"] is True
+    assert rebuilt.sha256 == build.sha256
+
+
 def test_printable_text_holds_no_character_xml_cannot_carry():
     # escape(), xml_text() and sku_errors() skip the XML_ILLEGAL regex for printable text.
     illegal = [chr(c) for c in range(0x110000) if XML_ILLEGAL.match(chr(c))]
@@ -270,7 +287,11 @@ def test_printable_text_holds_no_character_xml_cannot_carry():
     assert xml_text(" Ж  & b ") == "Ж & b"
 
 
-def test_the_check_process_refuses_a_broken_file_and_the_old_file_stays(monkeypatch):
+@pytest.mark.parametrize("check", ["writer", "expat"])
+def test_the_structural_check_refuses_a_broken_file_and_the_old_file_stays(
+    check, monkeypatch, settings
+):
+    settings.FEED_OUTPUT_CHECK = check
     factories.product(article="1", sku="AS1", kaspi_price=5000)
     build_feed(now=NOW)
     before = feed_path().read_bytes()
@@ -287,6 +308,38 @@ def test_the_check_process_refuses_a_broken_file_and_the_old_file_stays(monkeypa
         build_feed(now=NOW + timedelta(hours=1))
     assert feed_path().read_bytes() == before
     assert not [p for p in feed_path().parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_expat_check_also_refuses_bytes_that_are_not_well_formed(monkeypatch, settings):
+    """What only re-parsing sees (the writer makes no such bytes: its escaping is proven
+    above): FEED_OUTPUT_CHECK=expat refuses it, the published file stays."""
+    settings.FEED_OUTPUT_CHECK = "expat"
+    factories.product(article="1", sku="AS1", kaspi_price=5000)
+    build_feed(now=NOW)
+    before = feed_path().read_bytes()
+    real = feed_module.write_feed
+
+    def broken(stream, rows, **kwargs):
+        stream.write(b"<note>a & b</note>")
+        return real(stream, rows, **kwargs)
+
+    monkeypatch.setattr(feed_module, "write_feed", broken)
+    with pytest.raises(FeedValidationError, match="not well-formed"):
+        build_feed(now=NOW + timedelta(hours=1))
+    assert feed_path().read_bytes() == before
+
+
+def test_offer_tags_are_counted_once_however_the_writes_cut_them():
+    doc = (
+        b"<?xml version='1.0'?><kaspi_catalog><offers>"
+        + b"".join(b'<offer sku="S%d"><model>m</model></offer>' % i for i in range(40))
+        + b"</offers></kaspi_catalog>"
+    )
+    for step in (1, 3, 6, 7, 8, 50, len(doc)):
+        sink = feed_module.CheckedSink(io.BytesIO(), check="writer")
+        for start in range(0, len(doc), step):
+            sink.write(doc[start : start + step])
+        assert sink.close() == 40, step
 
 
 class _Writes:
