@@ -1,4 +1,4 @@
-"""Fast bulk insert.
+"""Fast bulk insert, and fresh planner statistics after one (`refresh_statistics`).
 
 `bulk_create` prepares every value of every row through each field's generic machinery
 (about 250 µs a row for our 35-column Product), and psycopg2 then adapts every parameter
@@ -119,3 +119,29 @@ def allocate_ids(model, count: int, *, using: str | None = None) -> list[int] | 
             [table, column, count],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def refresh_statistics(*models, using: str | None = None, floor: int = 1000) -> list[str]:
+    """PostgreSQL: ANALYZE each model's table once the rows changed since its last ANALYZE
+    reach the rows it then had (and at least `floor`); returns the tables analysed.
+
+    The planner works from table statistics that autovacuum refreshes only some time after
+    a table grew. A first import that grows a table from empty meanwhile gets plans made
+    for an empty table: a supplier page's lookup of 250 articles became a bitmap scan of
+    all 50,000 offers (14 ms) instead of an index probe (0.4 ms). Called after bulk writes;
+    the doubling threshold makes it a handful of ANALYZEs for a whole first import and
+    none for a routine sync. Other databases: nothing to do."""
+    connection = connections[using or router.db_for_write(models[0])]
+    if connection.vendor != "postgresql":
+        return []
+    tables = [model._meta.db_table for model in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE s.relname = ANY(%s) AND s.n_mod_since_analyze >= GREATEST(%s, c.reltuples)",
+            [tables, floor],
+        )
+        due = [row[0] for row in cursor.fetchall()]
+        for table in due:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+    return due

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from backoffice.core.db import refresh_statistics
 from backoffice.models import SyncRun
 
 from ..demand import demand
@@ -266,6 +267,7 @@ def record_checks(articles, *, now: datetime, listed: bool = False) -> None:
             ],
             ignore_conflicts=True,
         )
+        refresh_statistics(SupplierCheck)
 
 
 # --- Freshness, for the admin -------------------------------------------------------------

@@ -34,7 +34,7 @@ from types import SimpleNamespace
 from django.db import connection, transaction
 from django.utils import timezone
 
-from backoffice.core.db import allocate_ids, insert_rows
+from backoffice.core.db import allocate_ids, insert_rows, refresh_statistics
 
 from ..models import Brand, Category, Product, Supplier, SupplierOffer
 from ..rules import has_price
@@ -207,6 +207,8 @@ def upsert_offers(
         if new_rows:
             affected |= _insert_new_offers(supplier, new_rows, lookups=lookups, now=now)
         write_snapshots(affected, lookups=lookups)
+    if new_rows:  # a first import: the next pages' lookups need plans for a full table
+        refresh_statistics(SupplierOffer, Product)
     return affected
 
 
