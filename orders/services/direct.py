@@ -1,10 +1,12 @@
 """Direct sales (the shop's own site, phone, walk-in): orders made from a paid payment."""
 
+from django.utils.translation import gettext
+
 from backoffice.core.audit import audit
 from catalog.models import Product
 
 from ..models import Order, OrderEntry
-from .errors import OrderActionRefused
+from .errors import OrderActionRefused, in_shop_language
 
 
 def create_direct_order_for_payment(payment) -> Order:
@@ -44,17 +46,22 @@ def create_direct_order_for_payment(payment) -> Order:
     return order
 
 
+@in_shop_language
 def cancel_direct_order(*, order: Order, reason: str = "", comment: str = "", user=None) -> Order:
     """A direct sale is cancelled, never deleted: it stays in the books with its lines.
 
     A paid sale keeps its money until the payment is refunded, so it is refused until then.
     """
     if order.channel != Order.Channel.DIRECT:
-        raise OrderActionRefused(f"order {order.code} is not a direct sale")
+        raise OrderActionRefused(
+            gettext("order %(code)s is not a direct sale") % {"code": order.code}
+        )
     if order.status == "CANCELLED":
         return order
     if order.paid_at and not order.payments.filter(status="refunded").exists():
-        raise OrderActionRefused(f"order {order.code} is paid: refund its payment first")
+        raise OrderActionRefused(
+            gettext("order %(code)s is paid: refund its payment first") % {"code": order.code}
+        )
     before = order.status
     order.status = "CANCELLED"
     order.save(update_fields=["status", "updated_at"])

@@ -30,6 +30,7 @@ from catalog.suppliers import NotSupported, get_adapter
 from catalog.suppliers.alstyle import CartRefused
 
 from ..models import Fulfilment, Order, OrderEntry, SupplierPurchase
+from .errors import in_shop_language
 from .stages import (
     TRANSITIONS,
     FulfilmentRefused,
@@ -179,6 +180,7 @@ def order_alert_text(order: Order) -> str:
     return "\n".join(lines)
 
 
+@in_shop_language
 def process_new_orders(*, client=None, now=None) -> dict:
     """Stock-check, alert and (optionally) auto-accept new Kaspi orders; remind late ones."""
     now = now or timezone.now()
@@ -191,10 +193,9 @@ def process_new_orders(*, client=None, now=None) -> dict:
             in_stock = check_stock(order, client=client)
         except ExternalServiceError as exc:
             in_stock = False
-            Order.objects.filter(pk=order.pk).update(
-                needs_attention=True, attention_reason=f"stock check failed: {exc}"
-            )
-            order.needs_attention, order.attention_reason = True, f"stock check failed: {exc}"
+            reason = gettext("stock check failed: %(error)s") % {"error": exc}
+            Order.objects.filter(pk=order.pk).update(needs_attention=True, attention_reason=reason)
+            order.needs_attention, order.attention_reason = True, reason
         counts["checked"] += 1
         accepted = False
         if settings.ORDERS_AUTO_ACCEPT and in_stock and priced_above_cost(order):
@@ -205,7 +206,8 @@ def process_new_orders(*, client=None, now=None) -> dict:
                 counts["accepted"] += 1
             except BackofficeError as exc:
                 Order.objects.filter(pk=order.pk).update(
-                    needs_attention=True, attention_reason=f"auto-accept failed: {exc}"
+                    needs_attention=True,
+                    attention_reason=gettext("auto-accept failed: %(error)s") % {"error": exc},
                 )
         if not accepted and not in_stock:
             counts["attention"] += 1
@@ -255,7 +257,8 @@ def purchase_lines(order: Order, supplier: Supplier | None = None) -> list[dict]
     missing = [e.offer_code for e in entries if e.product_id is None]
     if missing or not entries:
         raise FulfilmentRefused(
-            f"order {order.code}: lines without a product: {', '.join(missing) or 'no lines'}"
+            gettext("order %(code)s: lines without a product: %(lines)s")
+            % {"code": order.code, "lines": ", ".join(missing) or gettext("no lines")}
         )
     lines = []
     for entry in entries:
@@ -490,6 +493,7 @@ def _live(order: Order, supplier: Supplier) -> SupplierPurchase | None:
     ).first()
 
 
+@in_shop_language
 def purchase_from_alstyle(
     *,
     order: Order,
@@ -513,7 +517,7 @@ def purchase_from_alstyle(
     """
     alstyle = Supplier.alstyle()
     if order.fulfilment != Fulfilment.ACCEPTED:
-        raise FulfilmentRefused(f"order {order.code} must be accepted first")
+        raise FulfilmentRefused(_not_accepted(order))
     live = _live(order, alstyle)
     if live is not None:
         raise FulfilmentRefused(_already(order, live))
@@ -526,7 +530,9 @@ def purchase_from_alstyle(
     lines, submit = plan["lines"], plan["submit"]
     holder = f"order-{order.pk}"
     if not acquire_lock(CART_LOCK, holder):
-        raise FulfilmentRefused("another Al-Style purchase is in progress; try again shortly")
+        raise FulfilmentRefused(
+            gettext("another Al-Style purchase is in progress; try again shortly")
+        )
     try:
         try:
             with transaction.atomic():
@@ -547,7 +553,7 @@ def purchase_from_alstyle(
                 )
         except IntegrityError:
             raise FulfilmentRefused(
-                f"order {order.code} was already ordered from Al-Style"
+                gettext("order %(code)s was already ordered from Al-Style") % {"code": order.code}
             ) from None
         try:
             client.cart("clear")
@@ -560,12 +566,15 @@ def purchase_from_alstyle(
             purchase.status, purchase.error = SupplierPurchase.Status.FAILED, str(exc)
             purchase.save()
             _clear_quietly(client)
-            raise FulfilmentRefused(f"Al-Style cart failed, nothing was submitted: {exc}") from None
+            raise FulfilmentRefused(
+                gettext("Al-Style cart failed, nothing was submitted: %(error)s") % {"error": exc}
+            ) from None
         return _submit(purchase=purchase, client=client, submit=submit, user=user)
     finally:
         release_lock(CART_LOCK, holder)
 
 
+@in_shop_language
 def make_purchase_list(*, order: Order, supplier: Supplier, user=None) -> SupplierPurchase:
     """A supplier without a cart API: the list staff order by hand (supplier article, name,
     quantity, dealer price), kept as a `listed` purchase, so it is made once per order and
@@ -610,11 +619,12 @@ def make_purchase_list(*, order: Order, supplier: Supplier, user=None) -> Suppli
         raise FulfilmentRefused(_already(order, live) if live else str(order.code)) from None
 
 
+@in_shop_language
 def mark_list_ordered(*, purchase: SupplierPurchase, user=None) -> SupplierPurchase:
     """Staff ordered a purchase list's goods from its supplier by hand: the list becomes
     `ordered`. Once every supplier of the order is bought from (its cart purchase submitted
-    or its list ordered), an accepted order moves to "bought from supplier", as the Al-Style
-    purchase moves it. Marking a list already ordered changes nothing."""
+    or its list ordered), an accepted order moves to "bought from supplier"
+    (mark_bought_when_complete). Marking a list already ordered changes nothing."""
     with transaction.atomic():
         current = (
             SupplierPurchase.objects.select_for_update()
@@ -623,6 +633,8 @@ def mark_list_ordered(*, purchase: SupplierPurchase, user=None) -> SupplierPurch
         )
         if current.status == SupplierPurchase.Status.ORDERED:
             return current
+        # The order row before the list's status: see mark_bought_when_complete.
+        Order.objects.select_for_update().filter(pk=current.order_id).first()
         if current.status != SupplierPurchase.Status.LISTED:
             raise FulfilmentRefused(
                 _("purchase %(ref)s is not a purchase list to order (%(status)s)")
@@ -638,35 +650,59 @@ def mark_list_ordered(*, purchase: SupplierPurchase, user=None) -> SupplierPurch
                 before={"status": SupplierPurchase.Status.LISTED.value},
                 after={"status": current.status, "supplier": current.supplier.code},
             )
-        order = current.order
-        bought = set(
-            SupplierPurchase.objects.filter(
-                order=order, status__in=SupplierPurchase.BOUGHT
-            ).values_list("supplier_id", flat=True)
+        mark_bought_when_complete(
+            order=current.order,
+            user=user,
+            note=_("ordered by hand from %(supplier)s") % {"supplier": current.supplier.name},
         )
-        if order.fulfilment == Fulfilment.ACCEPTED and all(
-            supplier.pk in bought for supplier in suppliers_of(order)
-        ):
-            set_fulfilment(
-                order=order,
-                to=Fulfilment.PURCHASED,
-                user=user,
-                note=_("ordered by hand from %(supplier)s") % {"supplier": current.supplier.name},
-            )
     return current
 
 
+def bought_from_every_supplier(order: Order) -> bool:
+    """Whether every supplier of the order's lines is bought from: its cart purchase
+    submitted (Al-Style) or its purchase list ordered by hand."""
+    bought = set(
+        SupplierPurchase.objects.filter(
+            order=order, status__in=SupplierPurchase.BOUGHT
+        ).values_list("supplier_id", flat=True)
+    )
+    return bool(bought) and all(supplier.pk in bought for supplier in suppliers_of(order))
+
+
+def mark_bought_when_complete(*, order: Order, user=None, note: str = "") -> bool:
+    """Move an accepted order to "bought from supplier" once every supplier of its lines is
+    bought from (bought_from_every_supplier), whichever purchase settles last: the Al-Style
+    submit or the last purchase list marked ordered. Otherwise, or when the order is past
+    "accepted" already, nothing changes (so a second call does nothing). Returns whether it
+    moved.
+
+    The order row is locked before purchases are read; a list marked ordered locks it
+    before changing the list, so when the Al-Style submit and the last list settle at the
+    same time, the one that checks second sees the other's purchase.
+    """
+    with transaction.atomic():
+        current = Order.objects.select_for_update().get(pk=order.pk)
+        if current.fulfilment != Fulfilment.ACCEPTED or not bought_from_every_supplier(current):
+            order.fulfilment = current.fulfilment
+            return False
+        set_fulfilment(order=current, to=Fulfilment.PURCHASED, user=user, note=note)
+    order.fulfilment = current.fulfilment
+    return True
+
+
+@in_shop_language
 def purchase_order(*, order: Order, user=None, client=None, attorney="", carrier="") -> list:
     """One purchase per supplier of the order's lines: Al-Style's through its cart, a
     purchase list for a supplier without a cart API. Returns (supplier, purchase or the
     refusal) per supplier; a supplier already bought from (or listed) is refused, nothing
     new is made, so running it twice buys nothing twice."""
     if order.fulfilment not in (Fulfilment.ACCEPTED, Fulfilment.PURCHASED):
-        raise FulfilmentRefused(f"order {order.code} must be accepted first")
+        raise FulfilmentRefused(_not_accepted(order))
     purchase_lines(order)  # every line has a product of ours, else refused as a whole
     results = []
     suppliers = suppliers_of(order)
-    # Lists first: the Al-Style purchase moves the order to "bought from supplier".
+    # Lists first, Al-Style last. The order becomes "bought from supplier" only once every
+    # list is also marked ordered (mark_bought_when_complete), never by the cart alone.
     for supplier in sorted(suppliers, key=lambda s: s.code == Supplier.ALSTYLE):
         adapter = supplier_adapter(supplier, client)
         try:
@@ -687,6 +723,10 @@ def purchase_order(*, order: Order, user=None, client=None, attorney="", carrier
             result = exc
         results.append((supplier, result))
     return results
+
+
+def _not_accepted(order: Order) -> str:
+    return gettext("order %(code)s must be accepted first") % {"code": order.code}
 
 
 def _already(order: Order, live: SupplierPurchase) -> str:
@@ -744,7 +784,7 @@ def _submit(*, purchase: SupplierPurchase, client, submit: dict, user):
         purchase=purchase,
         client=client,
         user=user,
-        cause="Al-Style answered without an order number",
+        cause=gettext("Al-Style answered without an order number"),
     )
 
 
@@ -757,11 +797,11 @@ def _settle(purchase, *, supplier_id: str, supplier_status: str, user=None, note
     if note:
         purchase.error = note
     purchase.save()
-    order = Order.objects.get(pk=purchase.order_id)
-    if order.fulfilment == Fulfilment.ACCEPTED:
-        set_fulfilment(
-            order=order, to=Fulfilment.PURCHASED, user=user, note=f"Al-Style order {supplier_id}"
-        )
+    mark_bought_when_complete(
+        order=purchase.order,
+        user=user,
+        note=gettext("Al-Style order %(id)s") % {"id": supplier_id},
+    )
 
 
 def _after_unknown_submit(*, purchase, client, user, cause: str):
@@ -844,12 +884,18 @@ def find_supplier_order(*, purchase: SupplierPurchase, client, entries=None):
         "minutes": LOOKUP_WINDOW_MINUTES,
     }
     for how, test in (
-        ("external_id", lambda e: e["external_id"].strip() == reference),
-        ("comment", lambda e: _ref_in(reference, e["comment"])),
+        (
+            gettext("by external_id %(ref)s → %(id)s"),
+            lambda e: e["external_id"].strip() == reference,
+        ),
+        (
+            gettext("by %(ref)s in the comment → %(id)s"),
+            lambda e: _ref_in(reference, e["comment"]),
+        ),
     ):
         hits = [e for e in entries if test(e)]
         if hits:
-            return hits[0], f"{how} {reference} → {hits[0]['id']}"
+            return hits[0], how % {"ref": reference, "id": hits[0]["id"]}
     # Date + sum + lines: only entries that carry no other reference of ours.
     window = timedelta(minutes=LOOKUP_WINDOW_MINUTES)
     expected = _decimal((purchase.sent or {}).get("expected_sum"))
@@ -871,7 +917,7 @@ def find_supplier_order(*, purchase: SupplierPurchase, client, entries=None):
         if len(matches) > 1:
             break
     if len(matches) == 1:
-        return matches[0], f"date, sum and lines → {matches[0]['id']}"
+        return matches[0], gettext("by date, sum and lines → %(id)s") % {"id": matches[0]["id"]}
     if matches:
         searched += "; " + str(_("several orders match by date, sum and lines: %(ids)s")) % {
             "ids": ", ".join(e["id"] for e in matches)
@@ -879,6 +925,7 @@ def find_supplier_order(*, purchase: SupplierPurchase, client, entries=None):
     return None, searched
 
 
+@in_shop_language
 def poll_supplier_purchases(*, client=None, now=None) -> dict:
     """Read the supplier status of open purchases from Al-Style's order list (one listing
     for all of them) and look up the unknown ones again. Read-only at Al-Style: nothing is
@@ -944,6 +991,7 @@ def poll_supplier_purchases(*, client=None, now=None) -> dict:
     return counts
 
 
+@in_shop_language
 def resolve_unknown_purchase(
     *, purchase: SupplierPurchase, user, supplier_order_id: str = ""
 ) -> SupplierPurchase:

@@ -264,9 +264,10 @@ def test_purchase_happy_path(mocked_http, accepted):
     assert json.loads(submit.params["attorney_json"])["ФИО"] == "Иванов"
 
 
-def test_supplier_error_mid_cart_submits_nothing(mocked_http, accepted):
+def test_supplier_error_mid_cart_submits_nothing(mocked_http, accepted, settings):
+    settings.LANGUAGE_CODE = "ru"
     cart_calls(mocked_http, fail_add=True)
-    with pytest.raises(FulfilmentRefused, match="nothing was submitted"):
+    with pytest.raises(FulfilmentRefused, match="ошибка корзины Al-Style, ничего не отправлено"):
         purchase_from_alstyle(order=accepted)
     assert not any(call.request.url.startswith(CART + "submit") for call in mocked_http.calls)
     assert SupplierPurchase.objects.get().status == "failed"

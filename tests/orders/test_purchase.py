@@ -422,10 +422,11 @@ def test_a_server_error_names_the_call_without_catalog_advice(mocked_http):
 def test_a_cart_add_is_never_resent(mocked_http, accepted, settings, fault):
     """A resent `add` adds the lines a second time (the cart adds up quantities)."""
     settings.HTTP_RETRIES, settings.HTTP_BACKOFF_FACTOR = 3, 0
+    settings.LANGUAGE_CODE = "ru"
     mocked_http.get(ALSTYLE + "user-data", json=profile())
     mocked_http.get(CART + "clear", json={"status": True})
     mocked_http.get(CART + "add", **fault)
-    with pytest.raises(FulfilmentRefused, match="nothing was submitted"):
+    with pytest.raises(FulfilmentRefused, match="ошибка корзины Al-Style, ничего не отправлено"):
         purchase_from_alstyle(order=accepted)
     adds = [c for c in mocked_http.calls if c.request.url.startswith(CART + "add")]
     assert len(adds) == 1

@@ -75,6 +75,58 @@ def test_the_order_waits_for_every_supplier(two_suppliers, vtt):
     assert Order.objects.get(pk=two_suppliers.pk).fulfilment == "accepted"  # Al-Style not yet
 
 
+def bought_events(order):
+    return list(
+        FulfilmentEvent.objects.filter(order=order, to_status="purchased").values_list(
+            "note", flat=True
+        )
+    )
+
+
+def test_al_style_bought_first_the_order_waits_for_the_list(two_suppliers, vtt, mocked_http):
+    per_supplier.alstyle_purchase_answers(mocked_http)
+    purchase_order(order=two_suppliers)  # Al-Style submitted, VTT's list made
+    listed = SupplierPurchase.objects.get(supplier=vtt)
+
+    assert Order.objects.get(pk=two_suppliers.pk).fulfilment == "accepted"
+    assert bought_events(two_suppliers) == []
+
+    mark_list_ordered(purchase=listed)
+    mark_list_ordered(purchase=listed)  # twice: nothing more
+    purchase_order(order=Order.objects.get(pk=two_suppliers.pk))  # nothing new either
+
+    assert Order.objects.get(pk=two_suppliers.pk).fulfilment == "purchased"
+    assert bought_events(two_suppliers) == ["ordered by hand from VTT"]
+    assert SupplierPurchase.objects.count() == 2
+
+
+def test_the_list_ordered_first_al_style_completes_the_order(two_suppliers, vtt, mocked_http):
+    listed = make_purchase_list(order=two_suppliers, supplier=vtt)
+    mark_list_ordered(purchase=listed)
+    assert Order.objects.get(pk=two_suppliers.pk).fulfilment == "accepted"
+    per_supplier.alstyle_purchase_answers(mocked_http)
+
+    results = purchase_order(order=two_suppliers)  # the list is refused as "already"
+    calls = len(mocked_http.calls)
+    again = purchase_order(order=Order.objects.get(pk=two_suppliers.pk))
+
+    assert [type(r).__name__ for _s, r in results] == ["FulfilmentRefused", "SupplierPurchase"]
+    assert all(isinstance(r, FulfilmentRefused) for _s, r in again)
+    assert len(mocked_http.calls) == calls  # the second run asked Al-Style nothing
+    assert Order.objects.get(pk=two_suppliers.pk).fulfilment == "purchased"
+    assert bought_events(two_suppliers) == ["Al-Style order 555"]
+
+
+def test_a_single_supplier_order_is_bought_by_its_one_purchase(vtt_only, mocked_http):
+    [(_supplier, listed)] = purchase_order(order=vtt_only)
+    assert Order.objects.get(pk=vtt_only.pk).fulfilment == "accepted"  # listed, not ordered
+
+    mark_list_ordered(purchase=listed)
+
+    assert Order.objects.get(pk=vtt_only.pk).fulfilment == "purchased"
+    assert bought_events(vtt_only) == ["ordered by hand from VTT"]
+
+
 def test_only_a_listed_purchase_can_be_marked(vtt_only):
     purchase = SupplierPurchase.objects.create(
         order=vtt_only, status=SupplierPurchase.Status.FAILED, reference="x"
