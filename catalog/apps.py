@@ -12,6 +12,7 @@ class CatalogConfig(AppConfig):
         from .services import matching, offers
 
         offers.register_matcher(matching.match_offers)
+        offers.register_finder(matching.find_products)
 
         from backoffice.core.schedules import register_minutes_source
 

@@ -1,7 +1,8 @@
 """Matching offers of a second supplier to our products (issue 18 item 4).
 
 A new offer of a supplier other than Al-Style (catalog/services/offers.py hands it here)
-is linked to the product it is for, if one product and only one is certain:
+is linked to the product it is for, if one product and only one is certain (a new
+Al-Style offer too, by `find_products`, before it would make its own product):
 
 1. the same part number AND the same brand (both normalised: case, spaces, dashes, dots
    and slashes ignored; "82H8-00FR" = "82h8 00fr"), among the offers of OTHER suppliers
@@ -186,6 +187,26 @@ def match_offers(supplier: Supplier, offer_ids: list[int]) -> list[int]:
     # Linked products re-choose their offer (the caller writes their snapshot); products
     # made here already hold their offer's snapshot, as Al-Style's new products do.
     return sorted(set(links.values()))
+
+
+def find_products(supplier: Supplier, offers) -> dict[str, int]:
+    """For new offers of `supplier` that otherwise make their own product (Al-Style's): the
+    product each is certainly for, by the rules above, among the products other suppliers'
+    offers supply — {offer article: product pk}. Only a certain match (one product, by part
+    number and brand or by barcode, with no offer of `supplier` yet); the rest are not
+    returned and make their product as before (a second product, never a silent merge)."""
+    if not SupplierOffer.objects.exclude(supplier=supplier).exclude(product=None).exists():
+        return {}  # nothing to match against (a shop with Al-Style alone)
+    index = _index_for(supplier)
+    found: dict[str, int] = {}
+    for offer in offers:
+        products, how = candidates(offer, index)
+        if len(products) == 1 and how in ("part", "barcode"):
+            found[offer.article] = product_id = next(iter(products))
+            index.has_supplier.add(product_id)  # a second offer of this page is not linked
+    if found:
+        logger.info("%s: %d new offers joined existing products", supplier.code, len(found))
+    return found
 
 
 def create_products_from_offers(supplier: Supplier, offers: list[SupplierOffer]) -> list[int]:

@@ -269,10 +269,17 @@ def _insert_new_offers(supplier, rows: list[dict], *, lookups: Lookups, now) -> 
 
 def _alstyle_products(offers, lookups: Lookups, now) -> tuple[dict[str, int], list[int]]:
     """The product of each Al-Style offer (by article): the existing product of that
-    article, or a new one made from the offer (SKU derived from the article, priced by the
-    rules). Returns ({article: product pk}, pks of the products created)."""
+    article; else the one product another supplier's offer already supplies that matching
+    is certain of (same part number and brand, or barcode: a product first made from a
+    price file); else a new one made from the offer (SKU derived from the article, priced
+    by the rules). Returns ({article: product pk}, pks of the products created)."""
     articles = [offer.article for offer in offers]
     ids = dict(Product.objects.filter(article__in=articles).values_list("article", "pk"))
+    unknown = [offer for offer in offers if offer.article not in ids]
+    if unknown and _finders:
+        alstyle = Supplier.alstyle()
+        for find in _finders:
+            ids.update(find(alstyle, [o for o in unknown if o.article not in ids]))
     to_create = []
     for offer in offers:
         if offer.article in ids:
@@ -361,6 +368,17 @@ def register_matcher(match) -> None:
     """`match(supplier, offer_ids)` → pks of the products it linked offers to."""
     if match not in _matchers:
         _matchers.append(match)
+
+
+# Finders (matching.find_products): {article: product pk} for new Al-Style offers that a
+# product of another supplier's offer certainly is, so no second product is made.
+_finders: list = []
+
+
+def register_finder(find) -> None:
+    """`find(supplier, offers)` → {offer article: product pk} for the offers it is sure of."""
+    if find not in _finders:
+        _finders.append(find)
 
 
 def hand_to_matching(supplier: Supplier, offer_ids: list[int]):

@@ -34,7 +34,7 @@ from ..clients.records import (
 from ..models import Brand, CatalogListing, Category, Supplier, SupplierCheck, SupplierOffer
 from ..suppliers.alstyle import alstyle_client
 from ..suppliers.base import StockPrice
-from . import offers
+from . import matching, offers
 from .budget import CallBudget, plan_run, record_checks, stock_articles
 from .pricing import Pricer
 
@@ -142,7 +142,8 @@ def sync_catalog(
     for key in ("fetched", "created", "updated", "unchanged", "vanished", "errors"):
         run.counts.setdefault(key, 0)
     try:
-        _continue_listing(run, client, budget)
+        with matching.one_index_per_run(Supplier.alstyle()):
+            _continue_listing(run, client, budget)
     except ExternalServiceError as exc:
         _note_error(run, str(exc))
         run.status = SyncRun.Status.PARTIAL if run.counts["fetched"] else SyncRun.Status.FAILED

@@ -202,3 +202,49 @@ def test_two_suppliers_side_by_side(acme):
         assert product.offer.supplier_id == acme.pk  # cheaper and in stock wins
         assert product.price1 == product.offer.dealer_price
     assert Product.objects.filter(sku__startswith="AC").count() == 40
+
+
+def test_al_style_later_listing_a_price_file_product_joins_it_not_a_second_product(acme):
+    """A product first made from Acme's file; Al-Style then lists the same part number
+    (other spelling) and the same brand: its offer joins that product (SKU kept), no
+    second product. A part number two products share makes Al-Style's own product."""
+    upsert(
+        acme,
+        record("A1", part_number="82H8-00FR", brand="Lenovo", dealer_price=260000),
+        record("A2", part_number="X-1", brand="Lenovo"),
+        record("A3", part_number="BAR", brand="", barcode="4006381333931"),
+    )
+    factories.product(article="other", article_pn="X1", brand=factories.brand(name="LENOVO"))
+    Product.objects.filter(article="other").update(offer=None)
+    SupplierOffer.objects.create(
+        supplier=factories.supplier(code="third", name="Third"),
+        article="T1",
+        part_number="x 1",
+        brand="Lenovo",
+        product=Product.objects.get(article="other"),
+    )
+    made = Product.objects.get(offers__supplier=acme, offers__article="A1")
+    sku, products = made.sku, Product.objects.count()
+    alstyle = Supplier.alstyle()
+
+    upsert(
+        alstyle,
+        record("5001", part_number="82h8 00fr", brand="LENOVO", dealer_price=250000),
+        record("5002", part_number="X-1", brand="Lenovo"),  # two products: not certain
+        record("5003", part_number="", brand="", barcode="04006381333931"),  # by barcode
+    )
+
+    assert Product.objects.count() == products + 1  # only 5002 made its own product
+    made.refresh_from_db()
+    assert made.sku == sku
+    assert offer_of(alstyle, "5001").product_id == made.pk
+    assert made.offer.supplier_id == alstyle.pk  # in stock, cheaper: the rule's choice
+    assert made.price1 == 250000
+    by_barcode = offer_of(acme, "A3").product_id
+    assert offer_of(alstyle, "5003").product_id == by_barcode
+    own = offer_of(alstyle, "5002").product
+    assert own.article == "5002"
+    assert own.offers.count() == 1
+
+    upsert(alstyle, record("5001", part_number="82h8 00fr", brand="LENOVO", dealer_price=250000))
+    assert Product.objects.count() == products + 1  # the second run changes nothing
