@@ -15,17 +15,17 @@ and price for products on sale (target p95 ≤ 60 min) and for the rest, sampled
 Usage: python bench/supplier_budget.py [products] [on_sale] [hours]
 """
 
-import json
 import math
 import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _setup  # noqa: E402
+import _setup  # noqa: E402  (puts the project root on sys.path)
+
+from tests.fakes.alstyle_budget import SimSupplier  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 70_000
 ON_SALE = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
@@ -35,122 +35,70 @@ START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 FIRST = 100000
 
 
-class SimSupplier:
-    def __init__(self, n: int, interval: float):
-        self.rows = {
-            str(FIRST + i): {
-                "article": FIRST + i,
-                "article_pn": f"PN-{i}",
-                "name": f"Товар {i}",
-                "full_name": f"Товар {i}, полное имя",
-                "category": 10,
-                "brand": "Demo",
-                "price1": 1000 + i % 5000,
-                "price2": 1200 + i % 5000,
-                "quantity": [0, 3, 12, ">50"][i % 4],
-                "isnew": 0,
-            }
-            for i in range(n)
+def catalog_rows(n: int) -> dict[str, dict]:
+    """The simulated Al-Style catalog: n raw elements, articles FIRST, FIRST + 1 …"""
+    return {
+        str(FIRST + i): {
+            "article": FIRST + i,
+            "article_pn": f"PN-{i}",
+            "name": f"Товар {i}",
+            "full_name": f"Товар {i}, полное имя",
+            "category": 10,
+            "brand": "Demo",
+            "price1": 1000 + i % 5000,
+            "price2": 1200 + i % 5000,
+            "quantity": [0, 3, 12, ">50"][i % 4],
+            "isnew": 0,
         }
-        self.order = list(self.rows)
-        self.interval = interval
-        self.t = 0.0
-        self.last = None
-        self.times: list[float] = []
-        self.refused = 0
+        for i in range(n)
+    }
 
-    def clock(self) -> float:
-        return self.t
 
-    def sleep(self, seconds: float) -> None:
-        self.t += max(seconds, 0.0)
+class _Counts:
+    """Stands in for the SyncRun the offer upsert counts on."""
 
-    def now(self) -> datetime:
-        return START + timedelta(seconds=self.t)
-
-    def change(self, share: float, seed: int) -> None:
-        step = max(1, int(1 / share))
-        for i in range(seed % step, len(self.order), step):
-            self.rows[self.order[i]]["price1"] += 10
-
-    def __call__(self, request):
-        url = urlparse(request.url)
-        method = url.path.rsplit("/", 1)[-1]
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if self.last is not None and self.t - self.last < self.interval:
-            self.refused += 1
-            return 403, {}, "{}"
-        self.last = self.t
-        self.times.append(self.t)
-        self.t += 0.2
-        if method == "categories":
-            body = [{"id": 10, "name": "Электроника", "level": 1, "left": 1, "right": 2}]
-        elif method == "brands":
-            body = {"data": [{"id": "g", "name": "Demo"}]}
-        elif method == "elements-pagination":
-            offset, limit = int(query["offset"]), int(query["limit"])
-            page = [self.rows[a] for a in self.order[offset : offset + limit]]
-            body = {
-                "elements": page,
-                "pagination": {
-                    "totalCount": len(self.order),
-                    "totalPages": math.ceil(len(self.order) / limit),
-                    "currentPage": offset // limit + 1,
-                },
-            }
-        elif method == "quantity-price":
-            body = {
-                a: {k: self.rows[a][k] for k in ("quantity", "price1", "price2")}
-                for a in query["article"].split(",")
-                if a in self.rows
-            }
-        else:
-            return 404, {}, "{}"
-        return 200, {}, json.dumps(body, ensure_ascii=False)
-
-    def busiest_hour(self, since: float) -> int:
-        times = [t for t in self.times if t >= since]
-        best, lo = 0, 0
-        for hi, t in enumerate(times):
-            while t - times[lo] >= 3600:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+    def count(self, key, n=1) -> None:
+        pass
 
 
 def seed(supplier: SimSupplier) -> None:
-    """The catalog as synced two days ago (same data, hashes as the sync computes them)."""
+    """The catalog as synced two days ago, written through the sync's own offer upsert
+    (same data, hashes as the sync computes them), then 20,000 put on sale."""
+    from unittest import mock
+
     from catalog.clients.records import parse_element
-    from catalog.models import Brand, CatalogListing, Category, Product, SupplierCheck
-    from catalog.services.sync import _record_values
-    from catalog.skus import derive_sku
+    from catalog.models import (
+        Brand,
+        CatalogListing,
+        Category,
+        Product,
+        Supplier,
+        SupplierCheck,
+        SupplierOffer,
+    )
+    from catalog.services import offers
 
     SupplierCheck.objects.all().delete()
     CatalogListing.objects.all().delete()
+    Product.objects.update(offer=None, pinned_offer=None)
+    SupplierOffer.objects.all().delete()
     Product.objects.all().delete()
     category, _ = Category.objects.update_or_create(
         supplier_id=10, defaults={"name": "Электроника", "left": 1, "right": 2}
     )
     brand, _ = Brand.objects.update_or_create(name="Demo", defaults={"supplier_id": "g"})
+    lookups = offers.Lookups(category_map={10: category.pk}, brand_map={"Demo": brand.pk})
     then = START - timedelta(days=2)
-    rows = []
-    for i, article in enumerate(supplier.order):
-        raw = supplier.rows[article]
-        record = parse_element(raw)
-        values = _record_values(
-            record, raw, record.data_hash(), then, {10: category.pk}, {"Demo": brand.pk}
-        )
-        rows.append(
-            Product(
-                article=article,
-                sku=derive_sku(article),
-                first_seen=then,
-                kaspi_enabled=i < ON_SALE,
-                kaspi_price=(record.price1 or 0) * 2,
-                **values,
+    records = [(parse_element(raw), raw) for raw in supplier.items.values()]
+    with mock.patch("django.utils.timezone.now", return_value=then):
+        for at in range(0, len(records), 2000):
+            offers.upsert_offers(
+                Supplier.alstyle(), records[at : at + 2000], run=_Counts(), lookups=lookups
             )
-        )
-    Product.objects.bulk_create(rows, batch_size=2000)
+    on_sale = list(supplier.items)[:ON_SALE]
+    Product.objects.update(first_seen=then, kaspi_enabled=False)
+    for at in range(0, len(on_sale), 2000):
+        Product.objects.filter(article__in=on_sale[at : at + 2000]).update(kaspi_enabled=True)
 
 
 def main() -> int:
@@ -160,7 +108,6 @@ def main() -> int:
     from django.utils import timezone
 
     from backoffice.models import JobLock, SyncRun
-    from catalog.clients.alstyle import AlStyleClient, RateLimiter
     from catalog.services import budget, feed
     from catalog.services.sync import run_catalog_sync, run_stock_sync
 
@@ -175,7 +122,12 @@ def main() -> int:
     feed.request_feed_build = lambda **kw: (None, False)  # the budget alone
     SyncRun.objects.all().delete()
     JobLock.objects.all().delete()
-    supplier = SimSupplier(N, settings.ALSTYLE_MIN_INTERVAL)
+    supplier = SimSupplier(
+        catalog_rows(N),
+        interval=settings.ALSTYLE_MIN_INTERVAL,
+        start=START,
+        category=(10, "Электроника"),
+    )
     wall = time.perf_counter()
     seed(supplier)
     seeded = time.perf_counter() - wall
@@ -184,10 +136,7 @@ def main() -> int:
     key = f"bench-{time.time_ns()}"  # a fresh slot clock: a previous run's is in its time
 
     def client():
-        limiter = RateLimiter(
-            key, settings.ALSTYLE_MIN_INTERVAL, clock=supplier.clock, sleep=supplier.sleep
-        )
-        return AlStyleClient(limiter=limiter, sleep=supplier.sleep)
+        return supplier.client(key=key, margin=None)  # the margin from the settings
 
     plan = budget.make_plan()
     pages = math.ceil(N / settings.ALSTYLE_PAGE_SIZE)
@@ -229,8 +178,8 @@ def main() -> int:
     from catalog.models import CatalogListing
 
     capacity = plan.capacity
-    busiest = supplier.busiest_hour(since=warm)
-    mean = len([t for t in supplier.times if t >= warm]) / ((end - warm) / 3600)
+    busiest = supplier.calls_in_window(3600, since=warm)
+    mean = len([t for t, _m, _q in supplier.calls if t >= warm]) / ((end - warm) / 3600)
     listings = CatalogListing.objects.filter(phase="done").order_by("started_at")
     done = [(x.finished_at - x.started_at).total_seconds() / 60 for x in listings]
 

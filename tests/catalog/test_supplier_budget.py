@@ -5,99 +5,20 @@ real client, limiter, planner and sync services run; time advances only when the
 sleeps, so hours of schedule run in a second.
 """
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from backoffice.models import SyncRun
-from catalog.clients.alstyle import AlStyleClient, RateLimiter
 from catalog.models import CatalogListing, Product, SupplierCheck
 from catalog.services.budget import CallBudget, freshness, make_plan, plan_run, stock_articles
 from catalog.services.sync import run_catalog_sync, run_stock_sync
 from tests import factories
 from tests.factories import element
+from tests.fakes.alstyle_budget import START, SimSupplier
 
 API = "https://api.al-style.kz/api/"
-START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-
-
-class SimSupplier:
-    """Al-Style on a simulated clock: answers 403 to a call within `interval` of the last."""
-
-    def __init__(self, articles, *, interval=5.0):
-        self.items = {str(a): element(a) for a in articles}
-        self.t = 0.0
-        self.interval = interval
-        self.last = None
-        self.calls: list[tuple[float, str, dict]] = []
-        self.refused = 0
-        self.fail_offsets: set[str] = set()
-
-    def clock(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += max(seconds, 0.0)
-
-    def now(self) -> datetime:
-        return START + timedelta(seconds=self.t)
-
-    def client(self) -> AlStyleClient:
-        limiter = RateLimiter("sim", self.interval, margin=0.5, clock=self.clock, sleep=self.sleep)
-        return AlStyleClient(limiter=limiter, sleep=self.sleep)
-
-    def __call__(self, request):
-        url = urlparse(request.url)
-        method = url.path.rsplit("/", 1)[-1]
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if self.last is not None and self.t - self.last < self.interval:
-            self.refused += 1
-            return 403, {}, "{}"
-        self.last = self.t
-        if method == "elements-pagination" and query.get("offset") in self.fail_offsets:
-            self.calls.append((self.t, "failed", query))
-            return 503, {}, "{}"
-        self.calls.append((self.t, method, query))
-        self.t += 0.2  # the answer takes a moment
-        if method == "categories":
-            body = [{"id": 3500, "name": "Ноутбуки", "level": 1, "left": 1, "right": 2}]
-        elif method == "brands":
-            body = {"data": [{"id": "g", "name": "Demo"}]}
-        elif method == "elements-pagination":
-            offset, limit = int(query["offset"]), int(query["limit"])
-            rows = list(self.items.values())
-            page = rows[offset : offset + limit]
-            pages = max(1, -(-len(rows) // limit))
-            body = {
-                "elements": page,
-                "pagination": {
-                    "totalCount": len(rows),
-                    "totalPages": pages,
-                    "currentPage": offset // limit + 1,
-                },
-            }
-        elif method == "quantity-price":
-            body = {
-                a: {k: self.items[a][k] for k in ("quantity", "price1", "price2")}
-                for a in query["article"].split(",")
-                if a in self.items
-            }
-        else:
-            return 404, {}, "{}"
-        return 200, {}, json.dumps(body, ensure_ascii=False)
-
-    def calls_in_window(self, seconds=3600.0) -> int:
-        """The most calls sent in any window of `seconds`."""
-        times = [t for t, _m, _q in self.calls]
-        best, lo = 0, 0
-        for hi, t in enumerate(times):
-            while t - times[lo] >= seconds:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
 
 
 @pytest.fixture
@@ -109,7 +30,7 @@ def sim(mocked_http, monkeypatch, settings):
     settings.ALSTYLE_PAGE_SIZE = 2
     settings.ALSTYLE_STOCK_CHUNK = 2
     monkeypatch.setattr("catalog.services.feed.request_feed_build", lambda **kw: (None, False))
-    supplier = SimSupplier(range(1, 11))
+    supplier = SimSupplier({str(a): element(a) for a in range(1, 11)})
     mocked_http.assert_all_requests_are_fired = False
     mocked_http.add_callback("GET", re.compile(re.escape(API) + ".*"), callback=supplier)
     monkeypatch.setattr("django.utils.timezone.now", supplier.now)
