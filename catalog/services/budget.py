@@ -282,19 +282,28 @@ def _percentile(values: list[float], share: float) -> float | None:
 
 
 def freshness(*, now: datetime | None = None) -> dict:
-    """Age in minutes of stock and price (checked together: every listing page and
-    quantity-price answer carries both) for listed products on sale on Kaspi, and for the
-    rest: {"on_sale": {count, never, p50, p95}, "rest": {...}}. A product never checked is
-    infinitely old (it counts in `never` and pushes the percentiles to None = "never")."""
+    """Age in minutes of Al-Style's stock and price (checked together: every listing page
+    and quantity-price answer carries both) for the listed products whose chosen offer is
+    Al-Style's, on sale on Kaspi and the rest: {"on_sale": {count, never, p50, p95},
+    "rest": {...}}. A product never checked is infinitely old (it counts in `never` and
+    pushes the percentiles to None = "never").
+
+    A product another supplier supplies (issue 18) is as fresh as that supplier's last
+    sync, not as Al-Style's checks of the same article: "suppliers" lists each other
+    supplier (enabled, or supplying a product on sale) with `last_sync` (the end of its
+    last successful run, ok or partial; None = never) and `on_sale` (its products on sale).
+    """
     now = now or timezone.now()
     checked = dict(SupplierCheck.objects.values_list("article", "checked_at"))
-    on_sale = set(Product.objects.filter(ON_SALE).values_list("article", flat=True))
+    alstyle = Product.objects.filter(listed=True, offer__supplier__code=Supplier.ALSTYLE)
+    # SupplierCheck is keyed by Al-Style's article: the chosen offer's, not the product's.
+    on_sale = set(alstyle.filter(ON_SALE).values_list("pk", flat=True))
     groups: dict[str, list[float]] = {"on_sale": [], "rest": []}
-    for article in Product.objects.filter(listed=True).values_list("article", flat=True):
+    for pk, article in alstyle.values_list("pk", "offer__article"):
         at = checked.get(article)
         age = (now - at).total_seconds() / 60 if at else math.inf
-        groups["on_sale" if article in on_sale else "rest"].append(age)
-    result = {}
+        groups["on_sale" if pk in on_sale else "rest"].append(age)
+    result: dict = {}
     for name, ages in groups.items():
         ages.sort()
         p50, p95 = _percentile(ages, 0.5), _percentile(ages, 0.95)
@@ -304,11 +313,68 @@ def freshness(*, now: datetime | None = None) -> dict:
             "p50": None if p50 in (None, math.inf) else p50,
             "p95": None if p95 in (None, math.inf) else p95,
         }
+    result["suppliers"] = _other_suppliers(now)
     return result
 
 
-def freshness_lines(*, now: datetime | None = None) -> tuple[list[str], str]:
-    """The dashboard card's lines and level: freshness by part, and the calls of the hour."""
+def _other_suppliers(now: datetime) -> list[dict]:
+    """Each supplier but Al-Style: its products on sale and its last successful sync."""
+    from django.db.models import Count
+
+    supplying = dict(
+        Product.objects.filter(ON_SALE)
+        .exclude(offer__supplier__code=Supplier.ALSTYLE)
+        .filter(offer__isnull=False)
+        .order_by()
+        .values_list("offer__supplier")
+        .annotate(n=Count("pk"))
+    )
+    suppliers = Supplier.objects.exclude(code=Supplier.ALSTYLE).filter(
+        Q(enabled=True) | Q(pk__in=list(supplying))
+    )
+    rows = []
+    for supplier in suppliers.order_by("priority", "code"):
+        last = (
+            SyncRun.objects.filter(
+                kind=SyncRun.Kind.SUPPLIER,
+                params__supplier=supplier.code,
+                status__in=[SyncRun.Status.OK, SyncRun.Status.PARTIAL],
+                finished_at__isnull=False,
+            )
+            # Not `exclude(params__dry_run=True)`: on SQLite it also drops runs without the key.
+            .filter(Q(params__dry_run=False) | Q(params__dry_run__isnull=True))
+            .order_by("-finished_at")
+            .values_list("finished_at", flat=True)
+            .first()
+        )
+        rows.append(
+            {
+                "code": supplier.code,
+                "name": str(supplier),
+                "on_sale": supplying.get(supplier.pk, 0),
+                "last_sync": last,
+                "age": (now - last).total_seconds() / 60 if last else None,
+                "late": _sync_late(supplier, last, now),
+            }
+        )
+    return rows
+
+
+def _sync_late(supplier: Supplier, last: datetime | None, now: datetime) -> bool:
+    """Never synced, or not within twice its schedule (a supplier synced by hand only
+    is late only when it never was)."""
+    if last is None:
+        return True
+    minutes = supplier.full_sync_minutes
+    return bool(minutes) and now - last > timedelta(minutes=2 * minutes)
+
+
+def freshness_lines(
+    *, now: datetime | None = None, alstyle: bool | None = None
+) -> tuple[list[str], str]:
+    """The dashboard card's lines and level: Al-Style's freshness by part and its calls of
+    the hour (`alstyle`, by default: its token is set), then each other supplier's last
+    sync. No lines: nothing to show (no Al-Style token, no other supplier)."""
     from django.utils.translation import gettext as _
 
     def age(minutes):
@@ -319,12 +385,41 @@ def freshness_lines(*, now: datetime | None = None) -> tuple[list[str], str]:
         return _("%(n).1f h") % {"n": minutes / 60}
 
     now = now or timezone.now()
-    figures = freshness(now=now)
-    labels = {"on_sale": _("on sale on Kaspi"), "rest": _("the rest of the catalog")}
+    show_alstyle = bool(settings.ALSTYLE_TOKEN) if alstyle is None else alstyle
+    figures = freshness(now=now) if show_alstyle else {"suppliers": _other_suppliers(now)}
+    lines = []
+    late = False
+    if show_alstyle:
+        lines += _alstyle_lines(figures, now, age)
+        on_sale = figures["on_sale"]
+        late = bool(on_sale["count"]) and (on_sale["p95"] is None or on_sale["p95"] > 60)
+    for row in figures["suppliers"]:
+        if row["last_sync"] is None:
+            synced = _("never synced successfully")
+        else:
+            synced = _("last successful sync %(at)s (%(age)s ago)") % {
+                "at": f"{timezone.localtime(row['last_sync']):%d.%m %H:%M}",
+                "age": age(row["age"]),
+            }
+        lines.append(
+            _("%(supplier)s: %(n)d of its products on sale, %(synced)s")
+            % {"supplier": row["name"], "n": row["on_sale"], "synced": synced}
+        )
+        late = late or (row["late"] and row["on_sale"] > 0)
+    return lines, "amber" if late else "green"
+
+
+def _alstyle_lines(figures: dict, now: datetime, age) -> list[str]:
+    from django.utils.translation import gettext as _
+
+    labels = {
+        "on_sale": _("its products on sale on Kaspi"),
+        "rest": _("the rest of its products"),
+    }
     lines = []
     for part in ("on_sale", "rest"):
         f = figures[part]
-        line = _("%(part)s (%(n)d): stock and price age p50 %(p50)s, p95 %(p95)s") % {
+        line = _("Al-Style stock and price, %(part)s (%(n)d): age p50 %(p50)s, p95 %(p95)s") % {
             "part": labels[part],
             "n": f["count"],
             "p50": age(f["p50"]),
@@ -338,11 +433,9 @@ def freshness_lines(*, now: datetime | None = None) -> tuple[list[str], str]:
     if plan.capacity is not None:
         lines.append(
             _(
-                "supplier calls of the syncs, last hour: %(used)d of %(budget)d "
+                "Al-Style calls of the syncs, last hour: %(used)d of %(budget)d "
                 "(%(reserve)d kept for purchases and card data)"
             )
             % {"used": used, "budget": plan.sync_budget, "reserve": plan.reserve}
         )
-    on_sale = figures["on_sale"]
-    late = on_sale["count"] and (on_sale["p95"] is None or on_sale["p95"] > 60)
-    return lines, "amber" if late else "green"
+    return lines

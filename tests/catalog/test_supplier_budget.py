@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from backoffice.models import SyncRun
-from catalog.models import CatalogListing, Product, SupplierCheck
+from catalog.models import CatalogListing, Product, Supplier, SupplierCheck
 from catalog.services.budget import CallBudget, freshness, make_plan, plan_run, stock_articles
 from catalog.services.sync import run_catalog_sync, run_stock_sync
 from tests import factories
@@ -351,3 +351,112 @@ def test_dashboard_shows_the_freshness_of_each_part(admin_client, settings):
     assert "Supplier data freshness" in page or "Свежесть данных поставщика" in page
     assert "p95 90 min" in page  # on sale: amber, over 60 min
     assert "never checked: 1" in page or "ни разу не проверены: 1" in page
+
+
+# --- A mixed catalog: products supplied by price-file suppliers (issue 18) ----------------
+
+
+@pytest.fixture
+def mixed_catalog():
+    """Two Al-Style products on sale, one VTT product on sale (also offered by Al-Style,
+    whose check of that article is fresh), one VTT product off Kaspi, a disabled supplier
+    with nothing, an enabled one never synced."""
+    now = datetime.now(UTC)
+    for article, minutes in [("1", 10), ("2", 30), ("3", 1)]:
+        factories.product(article=article)
+        SupplierCheck.objects.create(article=article, checked_at=now - timedelta(minutes=minutes))
+    vtt = factories.supplier(code="vtt", name="VTT", full_sync_minutes=60)
+    both = Product.objects.get(article="3")  # Al-Style's offer first, then VTT's chosen
+    Product.objects.filter(pk=both.pk).update(
+        offer=factories.offer_for(both, vtt, article="V-3", dealer_price=9000)
+    )
+    off_kaspi = factories.product(article="VT4", kaspi_enabled=False, with_offer=False)
+    factories.offer_for(off_kaspi, vtt, article="V-4")
+    factories.supplier(code="old", name="Old", enabled=False)
+    factories.supplier(code="akcent", name="Akcent")
+    for status, minutes, dry_run in [("ok", 45, False), ("failed", 5, False), ("ok", 2, True)]:
+        at = now - timedelta(minutes=minutes)
+        params = {"supplier": "vtt", "dry_run": dry_run}
+        SyncRun.objects.create(
+            kind=SyncRun.Kind.SUPPLIER, status=status, params=params, started_at=at, finished_at=at
+        )
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.SUPPLIER, status="ok", params={"supplier": "akcent"}, started_at=now
+    )  # still running: no finish time
+    return now
+
+
+def test_freshness_counts_alstyle_only_where_its_offer_is_chosen(mixed_catalog):
+    figures = freshness(now=mixed_catalog)
+
+    # "3" is supplied by VTT: Al-Style's fresh check of its article does not count.
+    assert figures["on_sale"] == {"count": 2, "never": 0, "p50": 10.0, "p95": 30.0}
+    assert figures["rest"] == {"count": 0, "never": 0, "p50": None, "p95": None}
+    assert figures["suppliers"] == [
+        {
+            "code": "akcent",
+            "name": "Akcent",
+            "on_sale": 0,
+            "last_sync": None,
+            "age": None,
+            "late": True,
+        },
+        {
+            "code": "vtt",
+            "name": "VTT",
+            "on_sale": 1,  # the product off Kaspi is not counted
+            "last_sync": mixed_catalog - timedelta(minutes=45),  # not the failed, nor the dry run
+            "age": 45.0,
+            "late": False,
+        },
+    ]
+
+
+def test_dashboard_card_names_alstyle_and_each_supplier_in_russian(admin_client, mixed_catalog):
+    from django.utils import timezone
+
+    page = admin_client.get("/admin/dashboard/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+
+    at = timezone.localtime(mixed_catalog - timedelta(minutes=45))
+    assert "Свежесть данных поставщиков" in page
+    assert "Остатки и цены Al-Style, его товары в продаже на Kaspi (2): возраст p50 10 мин" in page
+    assert (
+        f"VTT: его товаров в продаже 1, последняя успешная синхронизация {at:%d.%m %H:%M} "
+        "(45 мин назад)" in page
+    )
+    assert "Akcent: его товаров в продаже 0, ни одной успешной синхронизации" in page
+    assert "Old:" not in page
+
+
+def test_card_without_alstyle_shows_the_suppliers_and_is_amber_when_one_is_late():
+    from django.utils import translation
+
+    from catalog.services.budget import freshness_lines
+
+    now = datetime.now(UTC)
+    vtt = factories.supplier(code="vtt", name="VTT", full_sync_minutes=60)
+    product = factories.product(article="VT1", with_offer=False)
+    factories.offer_for(product, vtt, article="V-1")
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.SUPPLIER, status="partial", params={"supplier": "vtt"},
+        started_at=now - timedelta(hours=3), finished_at=now - timedelta(minutes=150),
+    )  # fmt: skip
+
+    with translation.override("en"):
+        lines, level = freshness_lines(now=now, alstyle=False)
+
+    assert len(lines) == 1
+    assert lines[0].startswith("VTT: 1 of its products on sale, last successful sync ")
+    assert lines[0].endswith("(2.5 h ago)")
+    assert level == "amber"  # 150 min since its last sync, scheduled every 60
+    Supplier.objects.filter(pk=vtt.pk).update(full_sync_minutes=120)
+    assert freshness_lines(now=now, alstyle=False)[1] == "green"
+
+
+def test_no_freshness_card_without_alstyle_token_or_other_supplier(admin_client, settings):
+    settings.ALSTYLE_TOKEN = ""
+    factories.product(article="1")
+
+    page = admin_client.get("/admin/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "Supplier data freshness" not in page
