@@ -214,6 +214,9 @@ HTTP_USER_AGENT = env_or(
 # and a size cap so a wrong URL (a video, an endless stream) cannot fill the disk.
 PRICEFILE_READ_TIMEOUT = env.float("PRICEFILE_READ_TIMEOUT", default=120.0)
 PRICEFILE_MAX_MB = env.int("PRICEFILE_MAX_MB", default=200)
+# The admin preview of the first rows runs inside a web request: a YML or CSV file is read
+# only until the rows are found, an XLSX file (a zip, read whole) only up to this size.
+PRICEFILE_PREVIEW_MAX_MB = env.float("PRICEFILE_PREVIEW_MAX_MB", default=20.0)
 
 # --- Background jobs --------------------------------------------------------------------
 Q_BROKER = env.str("Q_BROKER", default="orm")

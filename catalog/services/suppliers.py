@@ -111,38 +111,40 @@ def save_pricefile_supplier(
 
 # --- Preview of the first rows (admin) ---------------------------------------------------------
 
-PREVIEW_BYTES = 512 * 1024
-
 
 def preview_supplier(supplier: Supplier, *, mapping: dict | None = None, limit: int = 10):
     """The first rows of the supplier's file read with `mapping` (default: its own), for
-    the admin: the uploaded file, else the start of the file at its URL (a YML or CSV
-    preview downloads only its first 512 KB; an XLSX file is read whole). Never raises."""
+    the admin; writes nothing. The uploaded file, else the file at its URL streamed: a YML
+    or CSV file only until `limit` rows are parsed, an XLSX file (read whole) only up to
+    PRICEFILE_PREVIEW_MAX_MB; one attempt, PRICEFILE_READ_TIMEOUT seconds in all (see
+    download.open_preview). Never raises."""
     from backoffice.core.exceptions import ExternalServiceError
 
     from ..suppliers.pricefile.adapter import PriceFileAdapter
-    from ..suppliers.pricefile.download import copy_upload, download
+    from ..suppliers.pricefile.download import copy_upload, open_preview
     from ..suppliers.pricefile.parsers import PriceFileError, preview
 
     path = None
+    chosen = supplier.mapping if mapping is None else mapping
     with translation.override(settings.LANGUAGE_CODE):
         try:
             suffix = f".{supplier.format}"
             if supplier.upload:
                 path = copy_upload(supplier.upload, suffix=suffix)
             elif supplier.url:
-                path = download(
+                whole = supplier.format == Supplier.Format.XLSX
+                with open_preview(
                     supplier.url,
                     auth_env=supplier.auth_env,
                     supplier_name=supplier.name or supplier.code,
-                    suffix=suffix,
-                    head_bytes=None if supplier.format == "xlsx" else PREVIEW_BYTES,
-                )
+                    whole=whole,
+                ) as stream:
+                    if not whole:
+                        return preview(stream, supplier.format, chosen, limit=limit)
+                    path = stream.save(suffix=suffix)
             else:
                 path = PriceFileAdapter(supplier).fetch_file()  # raises the plain reason
-            return preview(
-                path, supplier.format, supplier.mapping if mapping is None else mapping, limit=limit
-            )
+            return preview(path, supplier.format, chosen, limit=limit)
         except (PriceFileError, ExternalServiceError, OSError) as exc:
             return {"rows": [], "error": str(exc), "headers": [], "header_row": None, "mapping": {}}
         finally:

@@ -1,5 +1,6 @@
 """Fetching a supplier's price file: by URL through the shared HTTP client, or the file
-staff uploaded in the admin.
+staff uploaded in the admin; and, for the admin preview inside a web request, the start of
+the file at a URL as a stream the parser pulls from (`open_preview`).
 
 Credentials never sit in the URL or the database: the supplier names an environment
 variable (`auth_env`) holding `user:password` (sent as HTTP Basic auth) or a token
@@ -8,10 +9,12 @@ registered with the log masking before the first request, so no log line or erro
 carries them; the URL is logged masked by the client.
 """
 
+import io
 import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -95,18 +98,15 @@ class PriceFileClient(HttpClient):
         return ExternalServiceError(self.service, message, status=status)
 
 
-def download(
+def _get(
     url: str,
     *,
-    auth_env: str = "",
-    supplier_name: str = "price file",
-    suffix: str = "",
-    session: requests.Session | None = None,
-    head_bytes: int | None = None,
-) -> Path:
-    """Stream the file at `url` into a temporary file and return its path (the caller
-    deletes it). Raises ExternalServiceError (network, HTTP) or PriceFileError.
-    `head_bytes`: keep only the start of the file (the admin preview of the first rows)."""
+    auth_env: str,
+    supplier_name: str,
+    session: requests.Session | None,
+    retries: int | None = None,
+) -> requests.Response:
+    """The streamed GET of the file with the supplier's credentials (HTTP errors raised)."""
     secret = credentials(auth_env)
     kwargs: dict = {"stream": True}
     if secret and ":" in secret:
@@ -116,8 +116,23 @@ def download(
         url = url.replace(TOKEN_PLACEHOLDER, secret)
     elif secret:
         kwargs["headers"] = {"Authorization": f"Bearer {secret}"}
-    client = PriceFileClient(supplier_name=supplier_name, auth_env=auth_env, session=session)
-    response = client.request("GET", url, **kwargs)
+    client = PriceFileClient(
+        supplier_name=supplier_name, auth_env=auth_env, session=session, retries=retries
+    )
+    return client.request("GET", url, **kwargs)
+
+
+def download(
+    url: str,
+    *,
+    auth_env: str = "",
+    supplier_name: str = "price file",
+    suffix: str = "",
+    session: requests.Session | None = None,
+) -> Path:
+    """Stream the file at `url` into a temporary file and return its path (the caller
+    deletes it). Raises ExternalServiceError (network, HTTP) or PriceFileError."""
+    response = _get(url, auth_env=auth_env, supplier_name=supplier_name, session=session)
     limit = settings.PRICEFILE_MAX_MB * 1024 * 1024
     handle = tempfile.NamedTemporaryFile(prefix="pricefile-", suffix=suffix, delete=False)  # noqa: SIM115
     path = Path(handle.name)
@@ -125,8 +140,6 @@ def download(
     try:
         with handle, response:
             for chunk in response.iter_content(CHUNK):
-                if head_bytes is not None and size >= head_bytes:
-                    break
                 size += len(chunk)
                 if size > limit:
                     raise PriceFileError(
@@ -152,6 +165,156 @@ def download(
         raise PriceFileError(_("The file server sent an empty file. Nothing was changed."))
     logger.info("%s: price file downloaded, %d KB", supplier_name, size // 1024)
     return path
+
+
+# --- The admin preview: only the start of the file, inside a web request --------------------
+
+PREVIEW_CHUNK = 64 * 1024
+
+
+class PreviewCut(PriceFileError):
+    """The preview stopped reading: the byte cap or the time allowed was reached."""
+
+
+class PreviewStream(io.RawIOBase):
+    """The body of the file at a URL as a read-only binary stream that pulls from the
+    network only as the parser asks, so a preview of the first rows reads the first
+    rows' bytes and no more. At most `max_bytes` are read and only for `seconds` in all
+    (each network read is bounded by the client's read timeout besides): past either,
+    reading raises PreviewCut with the reason for staff. Use as a context manager (the
+    connection is closed on exit); `bytes_read` says how much came over the network."""
+
+    def __init__(
+        self,
+        response: requests.Response,
+        *,
+        supplier_name: str,
+        max_bytes: int,
+        seconds: float,
+        too_large: str,
+    ):
+        super().__init__()
+        self.too_large = too_large
+        self.response = response
+        self.supplier_name = supplier_name
+        self.max_bytes = max_bytes
+        self.deadline = time.monotonic() + seconds
+        self.seconds = seconds
+        self.bytes_read = 0
+        self.finished = False
+        self._chunks = response.iter_content(PREVIEW_CHUNK)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._pending and not self._fill():
+            return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def head(self, size: int) -> bytes:
+        """The first `size` bytes (fewer if the file is shorter), without consuming them:
+        for sniffing the encoding and delimiter before reading."""
+        while len(self._pending) < size and self._fill(append=True):
+            pass
+        return self._pending[:size]
+
+    def save(self, *, suffix: str = "") -> Path:
+        """The whole body (within the cap) in a temporary file (an XLSX file is a zip:
+        it cannot be read from its start alone). The caller deletes it."""
+        handle = tempfile.NamedTemporaryFile(prefix="pricefile-", suffix=suffix, delete=False)  # noqa: SIM115
+        path = Path(handle.name)
+        try:
+            with handle:
+                shutil.copyfileobj(self, handle, PREVIEW_CHUNK)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    def _fill(self, *, append: bool = False) -> bool:
+        if self.finished:
+            return False
+        if time.monotonic() > self.deadline:
+            raise PreviewCut(
+                _(
+                    "The file server sends the file too slowly: no preview within %(seconds)d "
+                    "s. Run a sync («Синхронизировать») instead: it reads the file in the "
+                    "background."
+                )
+                % {"seconds": self.seconds}
+            )
+        try:
+            chunk = next(self._chunks, b"")
+        except requests.RequestException as exc:
+            raise ExternalServiceError(
+                self.supplier_name,
+                _("the download was cut off after %(kb)d KB (%(error)s)")
+                % {"kb": self.bytes_read // 1024, "error": type(exc).__name__},
+            ) from None
+        if not chunk:
+            self.finished = True
+            return False
+        self.bytes_read += len(chunk)
+        if self.bytes_read > self.max_bytes:
+            raise PreviewCut(self.too_large)
+        self._pending = self._pending + chunk if append else chunk
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.response.close()
+        super().close()
+
+
+def too_large_for_preview(max_mb: float, *, whole: bool) -> str:
+    """Why the preview stopped at the byte cap, and what to do instead."""
+    mb = f"{max_mb:g}"
+    if whole:
+        return _(
+            "The XLSX file is larger than %(mb)s MB (PRICEFILE_PREVIEW_MAX_MB): an XLSX file "
+            "can only be read whole, so there is no preview for it. Run a sync "
+            "(«Синхронизировать»): it reads the whole file in the background and the run "
+            "history shows the result."
+        ) % {"mb": mb}
+    return _(
+        "The preview read the first %(mb)s MB of the file (PRICEFILE_PREVIEW_MAX_MB) and "
+        "stopped there: the rows above are all it found in them. Run a sync "
+        "(«Синхронизировать») to read the whole file."
+    ) % {"mb": mb}
+
+
+def open_preview(
+    url: str,
+    *,
+    auth_env: str = "",
+    supplier_name: str = "price file",
+    whole: bool = False,
+    session: requests.Session | None = None,
+) -> PreviewStream:
+    """The file at `url` as a PreviewStream: one attempt (no retries with backoff inside a
+    web request), the download's timeouts, at most PRICEFILE_PREVIEW_MAX_MB read and only
+    for PRICEFILE_READ_TIMEOUT seconds in all. `whole`: the file is needed whole (XLSX), so
+    a Content-Length over the cap is refused before any of the body is read. Raises
+    ExternalServiceError or PriceFileError."""
+    max_bytes = int(settings.PRICEFILE_PREVIEW_MAX_MB * 1024 * 1024)
+    response = _get(url, auth_env=auth_env, supplier_name=supplier_name, session=session, retries=0)
+    declared = response.headers.get("Content-Length", "")
+    too_large = too_large_for_preview(settings.PRICEFILE_PREVIEW_MAX_MB, whole=whole)
+    if whole and declared.isdigit() and int(declared) > max_bytes:
+        response.close()
+        raise PreviewCut(too_large)
+    return PreviewStream(
+        response,
+        supplier_name=supplier_name,
+        max_bytes=max_bytes,
+        seconds=settings.PRICEFILE_READ_TIMEOUT,
+        too_large=too_large,
+    )
 
 
 def copy_upload(field_file, *, suffix: str = "") -> Path:

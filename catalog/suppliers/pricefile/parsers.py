@@ -3,9 +3,12 @@
 Each reader yields one `SourceRow` per offer (the mapped sources and the original cells),
 holding one row in memory at a time: YML through lxml `iterparse` with every read offer
 cleared, XLSX through openpyxl's read-only mode, CSV through the csv module over the open
-file. `iter_offers` turns rows into typed offer values; a row it cannot use becomes a
-`BadRow` (its number and a reason staff can read) and the file goes on. A file that
-cannot be read to its end raises `PriceFileError`: the caller marks nothing vanished.
+file. YML and CSV may also be read from a stream with `head(n)` (download.PreviewStream:
+the admin preview pulls the file from the network only as far as the rows it shows; the
+CSV encoding is then sniffed from the head). `iter_offers` turns rows into typed offer
+values; a row it cannot use becomes a `BadRow` (its number and a reason staff can read)
+and the file goes on. A file that cannot be read to its end raises `PriceFileError`: the
+caller marks nothing vanished.
 
 Quirks of real price lists handled here, so no service has to know them: a header row
 below a logo and a title; section headings (one filled cell) between the rows; articles
@@ -15,6 +18,7 @@ and barcodes typed as numbers in Excel (`12345.0`); prices with `₸`/`тг`; st
 
 import codecs
 import csv
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -194,7 +198,8 @@ def offer_values(row: SourceRow, *, categories: dict[str, str] | None = None) ->
 
 class Reader:
     """One pass over a file: `rows()` yields SourceRows; `headers` and `categories` (YML)
-    are known once reading has started."""
+    are known once reading has started. `path`: a file path, or (YML, CSV) a binary stream
+    with `head(n)`."""
 
     def __init__(self, path, file_format: str, mapping: dict | None):
         if file_format not in FORMATS:
@@ -223,7 +228,7 @@ class Reader:
 
         wanted = [(field, sources(self.mapping.get(field, ""))) for field in FIELDS]
         context = etree.iterparse(
-            str(self.path),
+            self.path if _is_stream(self.path) else str(self.path),
             events=("end",),
             tag=("category", "offer"),
             resolve_entities=False,
@@ -317,18 +322,31 @@ class Reader:
             workbook.close()
 
     def _csv_cells(self) -> Iterator[tuple[int, list]]:
-        encoding = self.mapping.get("encoding") or sniff_encoding(self.path)
+        stream = _is_stream(self.path)
+        head = self.path.head(SNIFF_BYTES) if stream else b""
+        encoding = self.mapping.get("encoding") or (
+            sniff_head_encoding(head) if stream else sniff_encoding(self.path)
+        )
         try:
             codecs.lookup(encoding)
         except LookupError:
             raise PriceFileError(
                 _("Unknown encoding «%(encoding)s».") % {"encoding": encoding}
             ) from None
-        with open(self.path, encoding=encoding, newline="") as handle:
+        if stream:
+            handle = io.TextIOWrapper(io.BufferedReader(self.path), encoding=encoding, newline="")
+        else:
+            handle = open(self.path, encoding=encoding, newline="")  # noqa: SIM115
+        with handle:
             reader = None
             try:
-                delimiter = self.mapping.get("delimiter") or sniff_delimiter(handle.read(8192))
-                handle.seek(0)
+                delimiter = self.mapping.get("delimiter")
+                if not delimiter and stream:
+                    sample = codecs.getincrementaldecoder(encoding)(errors="replace")
+                    delimiter = sniff_delimiter(sample.decode(head)[:8192])
+                elif not delimiter:
+                    delimiter = sniff_delimiter(handle.read(8192))
+                    handle.seek(0)
                 reader = csv.reader(handle, delimiter=delimiter)
                 yield from enumerate(reader, start=1)
             except (csv.Error, UnicodeDecodeError) as exc:
@@ -463,13 +481,16 @@ def preview(path, file_format: str, mapping: dict | None, *, limit: int = 10) ->
     reader = Reader(path, file_format, mapping)
     rows = []
     error = ""
+    items = iter_offers(reader)
     try:
-        for item in iter_offers(reader):
+        for item in items:
             rows.append(item)
             if len(rows) >= limit:
-                break
+                break  # a streamed file is read no further
     except PriceFileError as exc:
         error = str(exc)
+    finally:
+        items.close()
     return {
         "rows": rows,
         "error": error,
@@ -500,6 +521,17 @@ def sniff_encoding(path) -> str:
     return "utf-8"
 
 
+def sniff_head_encoding(head: bytes) -> str:
+    """sniff_encoding from the start of a file alone (a streamed preview)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # may end inside a character
+    except UnicodeDecodeError:
+        return "cp1251"
+    return "utf-8"
+
+
 def sniff_delimiter(sample: str) -> str:
     try:
         return csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
@@ -509,6 +541,10 @@ def sniff_delimiter(sample: str) -> str:
 
 
 # --- Internals -----------------------------------------------------------------------------
+
+
+def _is_stream(source) -> bool:
+    return hasattr(source, "head")
 
 
 def _release(element) -> None:
