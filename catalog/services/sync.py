@@ -160,11 +160,14 @@ def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -
         if not budget.allows(client, 3):
             _skip_for_budget(run, budget)
             return
-        listing = CatalogListing.objects.create(started_at=timezone.now())
+        # The listing exists only once categories and brands are in: one that failed on
+        # them would go on with pages next run and leave its products without a category.
+        started_at = timezone.now()
         sync_categories(client.categories())
         heartbeat(run)
         sync_brands(client.brands())
         heartbeat(run)
+        listing = CatalogListing.objects.create(started_at=started_at)
     listing.runs += 1
     listing.save(update_fields=["runs"])
     run.params["listing"] = listing.pk

@@ -254,6 +254,24 @@ def test_command_prints_summary_and_fails_nonzero(mocked_http, capsys):
     assert "catalog run" in capsys.readouterr().out
 
 
+def test_listing_whose_categories_call_failed_starts_again_with_categories(mocked_http):
+    """Al-Style failed the listing's first call (categories): the next run must read
+    categories and brands again, not go on with pages; otherwise every product it creates
+    stays without a category (unchanged records are never rewritten later)."""
+    for _ in range(4):  # the first try and three retries
+        mocked_http.get(API + "categories", status=503)
+    assert run_catalog_sync().status == SyncRun.Status.FAILED
+    mocked_http.reset()
+    fake_supplier(mocked_http, [[element(1, category=3600)]])
+
+    run = run_catalog_sync()
+
+    assert run.status == SyncRun.Status.OK, run.error
+    assert run.counts["calls"] == 3  # categories, brands, 1 page
+    assert Product.objects.get(article="1").category == Category.objects.get(supplier_id=3600)
+    assert Product.objects.get(article="1").brand == Brand.objects.get(name="Demo")
+
+
 def test_scheduled_sync_without_token_is_skipped_quietly(settings):
     from catalog.tasks import sync_catalog_task, sync_stock_task
     from orders.tasks import import_orders_task
