@@ -23,6 +23,7 @@ class SyncRun(models.Model):
         PURCHASE = "purchase", _("Supplier purchase")
         CARD_DATA = "card_data", _("Supplier card data")
         SUPPLIER = "supplier", _("Supplier price-file sync")
+        CARD_UPLOAD = "card_upload", _("Kaspi card upload")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")

@@ -14,7 +14,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join, mark_safe
-from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -52,6 +51,7 @@ from .services.cards import (
     card_preview,
     refresh_attributes,
     request_card_data,
+    request_card_upload,
     request_classification_refresh,
 )
 from .services.cutover import cutover_report
@@ -408,32 +408,11 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Upload cards to Kaspi"), permissions=["change"])
     def upload_cards(self, request, queryset):
-        from django_q.tasks import async_task
-
         if not django_settings.KASPI_SHOP_TOKEN:
             self.message_user(request, no_kaspi_token(), messages.ERROR)
             return
-        ids = list(queryset.values_list("pk", flat=True)[:5000])
-        since = timezone.now().replace(microsecond=0)
-        transaction.on_commit(
-            lambda: async_task("catalog.tasks.push_cards_task", ids, request.user.pk)
-        )
-        # The import records are made by the task; this link lists the ones it creates.
-        url = (
-            reverse("admin:catalog_cardimport_changelist")
-            + "?"
-            + urlencode(
-                {"sent_at__gte": since.isoformat(), "created_by__id__exact": request.user.pk}
-            )
-        )
-        self.message_user(
-            request,
-            format_html(
-                _('Card upload queued for {} products: <a href="{}">the imports it creates</a>.'),
-                len(ids),
-                url,
-            ),
-        )
+        run, started = request_card_upload(products=queryset, user=request.user)
+        report_enqueue(self, request, run, started, what=_("Kaspi card upload"))
 
     def changelist_view(self, request, extra_context=None):
         # Buttons a user has no right to use are not shown.

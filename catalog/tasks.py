@@ -6,7 +6,7 @@ after it is recorded, so django-q2 lists the task as failed.
 
 from django.conf import settings
 
-from backoffice.core.runs import RunFailed, task_result
+from backoffice.core.runs import task_result
 
 from .services.feed import reprice_and_publish, run_feed_build
 from .services.sync import run_catalog_sync, run_stock_sync
@@ -60,20 +60,12 @@ def reprice_task() -> dict:
     return reprice_and_publish(triggered_by="reprice")
 
 
-def push_cards_task(product_ids: list[int], user_id: int | None = None) -> str:
-    """Validate and upload the cards of these products to Kaspi."""
-    from django.contrib.auth import get_user_model
+def push_cards_task(run_id: int) -> str:
+    """Validate and upload the cards of the products staff ticked («Загрузить карточки в
+    Kaspi»), as its run."""
+    from .services.cards import run_card_upload
 
-    from .models import Product
-    from .services.cards import cards_import
-
-    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    products = Product.objects.filter(pk__in=product_ids).select_related("brand", "category")
-    summary = cards_import(list(products), user=user)
-    text = f"sent={summary.sent} unchanged={summary.unchanged} invalid={summary.invalid}"
-    if any(batch.status == "FAILED" for batch in summary.batches):
-        raise RunFailed(f"{text}: a batch could not be sent; see the card imports")
-    return text
+    return task_result(run_card_upload(run_id=run_id))
 
 
 def refresh_classification_task() -> dict:

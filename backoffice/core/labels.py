@@ -113,6 +113,10 @@ RUN_COUNTERS = {
     "listed": pgettext_lazy("run counter", "purchase lists made"),
     "legacy_offers": pgettext_lazy("run counter", "old offers kept"),
     "match_queue": pgettext_lazy("run counter", "waiting in the match queue"),
+    "sent": pgettext_lazy("run counter", "cards sent"),
+    "would_send": pgettext_lazy("run counter", "cards that would be sent"),
+    "failed": pgettext_lazy("run counter", "cards not sent (Kaspi error)"),
+    "invalid": pgettext_lazy("run counter", "cards with problems"),
 }
 
 AUDIT_ACTIONS = {

@@ -12,8 +12,10 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +23,7 @@ from django.utils.translation import gettext
 from jsonschema import Draft4Validator
 
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
-from backoffice.core.runs import enqueue_run, heartbeat, run_queued
+from backoffice.core.runs import create_run, enqueue_run, heartbeat, run_queued
 from backoffice.models import SyncRun
 
 from ..clients.kaspi_content import KaspiContentClient
@@ -153,8 +155,6 @@ def import_schema() -> dict:
 def refresh_details(products, *, client=None, chunk: int | None = None, run=None) -> int:
     """Fetch images, description, weight and properties from Al-Style for `products`
     (with `run`, its progress is recorded after each call)."""
-    from django.conf import settings
-
     from ..suppliers.alstyle import alstyle_client
 
     client = client or alstyle_client()
@@ -461,10 +461,10 @@ def cards_import(
     user=None,
     batch_size: int | None = None,
     client: KaspiContentClient | None = None,
+    run=None,
 ) -> ImportSummary:
-    """Validate and send cards in batches; skip unchanged ones; record what happened."""
-    from django.conf import settings
-
+    """Validate and send cards in batches; skip unchanged ones; record what happened
+    (with `run`, its progress after validation and after each batch, counted in products)."""
     batch_size = max(1, min(batch_size or settings.KASPI_CARDS_BATCH, MAX_BATCH))
     summary = ImportSummary()
     ready: list[tuple[Product, dict, str]] = []
@@ -496,6 +496,9 @@ def cards_import(
     if dry_run:
         summary.sent = len(ready)
         return summary
+    done = len(products) - len(ready)  # invalid and unchanged cards need no request
+    if run is not None:
+        heartbeat(run, done=done, total=len(products), force=True)
     client = client or KaspiContentClient() if ready else None
     for start in range(0, len(ready), batch_size):
         batch = ready[start : start + batch_size]
@@ -505,7 +508,110 @@ def cards_import(
             summary.failed += len(batch)
         else:
             summary.sent += len(batch)
+        done += len(batch)
+        if run is not None:
+            heartbeat(run, done=done, total=len(products))
     return summary
+
+
+# --- Upload as a run (the admin action, its task and push_kaspi_cards) ---------------------
+
+MAX_UPLOAD_PRODUCTS = 5000  # one staff selection
+REPORT_LINES = 500  # of the run's report; the rest are counted
+
+
+def request_card_upload(*, products, user=None, triggered_by: str = "user"):
+    """Queue the card upload of the ticked products as a run of its own; return
+    `(run, started)`. The same selection clicked again while its run still waits in the
+    queue joins that run (`started` False) instead of sending the same cards twice; another
+    selection is another run (a kind lock would drop it)."""
+    ids = sorted(products.values_list("pk", flat=True)[:MAX_UPLOAD_PRODUCTS])
+    params = {"products": ids}
+    waiting = SyncRun.objects.filter(
+        kind=SyncRun.Kind.CARD_UPLOAD,
+        status=SyncRun.Status.QUEUED,
+        created_at__gte=timezone.now() - timedelta(seconds=settings.JOB_LOCK_STALE_SECONDS),
+    ).order_by("-created_at")
+    for run in waiting:
+        if run.params == params:
+            return run, False
+    run = enqueue_run(
+        kind=SyncRun.Kind.CARD_UPLOAD,
+        task="catalog.tasks.push_cards_task",
+        triggered_by=triggered_by,
+        user=user,
+        params=params,
+    )
+    return run, True
+
+
+def upload_selection(params: dict):
+    """The products of a card upload run: the ticked ones (`products`), or, for the
+    command, the mapped products on sale (`category`: a supplier id, `only_missing`)."""
+    if "products" in params:
+        products = Product.objects.filter(pk__in=params["products"] or [])
+    else:
+        products = Product.objects.filter(
+            listed=True, kaspi_enabled=True, category__card_mapping__isnull=False
+        )
+        if params.get("category") is not None:
+            products = products.filter(category__supplier_id=params["category"])
+        if params.get("only_missing"):
+            products = products.exclude(card_state=CardState.ACCEPTED)
+    return products.select_related("brand", "category").order_by("pk")
+
+
+def start_card_upload(*, params: dict, user=None, triggered_by: str = "command") -> SyncRun:
+    """A queued card upload run for `run_card_upload` to run here and now (the command)."""
+    return create_run(
+        kind=SyncRun.Kind.CARD_UPLOAD, triggered_by=triggered_by, user=user, params=params
+    )
+
+
+def run_card_upload(*, run_id: int, client: KaspiContentClient | None = None) -> SyncRun:
+    """Validate and upload the run's cards (cards_import): counts, progress per batch, the
+    problem cards and failed batches in the report. Some batches not sent: partial; none
+    of those that had to go sent: failed, with Kaspi's reason."""
+
+    def job(run):
+        products = list(upload_selection(run.params))
+        dry_run = bool(run.params.get("dry_run"))
+        heartbeat(run, done=0, total=len(products), force=True)
+        summary = cards_import(products, dry_run=dry_run, user=run.user, client=client, run=run)
+        run.count("would_send" if dry_run else "sent", summary.sent)
+        run.count("failed", summary.failed)
+        run.count("unchanged", summary.unchanged)
+        run.count("invalid", summary.invalid)
+        heartbeat(run, done=len(products), total=len(products), force=True)
+        failed = [b for b in summary.batches if b.status == CardImport.Status.FAILED]
+        sent = [b.code for b in summary.batches if b.code]
+        lines = [gettext("card imports: %(codes)s") % {"codes": ", ".join(sent)}] if sent else []
+        lines += [
+            gettext("batch of %(n)d card(s) not sent: %(error)s")
+            % {"n": batch.total, "error": batch.description}
+            for batch in failed
+        ]
+        lines += [
+            f"{preview.product.sku}: " + "; ".join(preview.problems)
+            for preview in summary.previews
+            if preview.problems
+        ]
+        if len(lines) > REPORT_LINES:
+            rest = len(lines) - REPORT_LINES
+            lines = lines[:REPORT_LINES] + [gettext("… and %(n)d more") % {"n": rest}]
+        run.report = "\n".join(lines)
+        if not failed:
+            return
+        reason = gettext(
+            "%(failed)d of %(total)d card batch(es) could not be sent to Kaspi: %(error)s "
+            "(see the card imports)"
+        ) % {"failed": len(failed), "total": len(summary.batches), "error": failed[0].description}
+        if len(failed) == len(summary.batches):
+            raise CardError(reason)
+        run.status = SyncRun.Status.PARTIAL
+        run.error = reason
+
+    return run_queued(run_id=run_id, job=job)
 
 
 def _send_batch(batch, *, client, user) -> CardImport:

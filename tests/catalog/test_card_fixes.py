@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from lxml import html as lxml_html
 
+from backoffice.models import SyncRun
 from backoffice.ops.roles import CATALOG_MANAGER, ORDER_MANAGER
 from catalog.models import CardImport, CardMapping, KaspiAttribute, KaspiCategory
 from tests import factories
@@ -118,7 +119,7 @@ def test_refresh_button_needs_the_right(as_role):
     assert client.post(reverse("admin:catalog_kaspicategory_refresh")).status_code == 403
 
 
-def test_upload_cards_links_to_the_import_it_created(
+def test_upload_cards_links_to_its_run_which_names_the_import(
     as_role,
     mapped,  # noqa: F811
     mocked_http,
@@ -127,17 +128,21 @@ def test_upload_cards_links_to_the_import_it_created(
     client = as_role(CATALOG_MANAGER)
     product = laptop(mapped)
     mocked_http.post(API + "products/import", json={"code": "imp-7", "status": "UPLOADED"})
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):  # the task runs (sync mode)
         response = client.post(
             reverse("admin:catalog_product_changelist"),
             {"action": "upload_cards", "_selected_action": [product.pk]},
             follow=True,
         )
     (message,) = response.context["messages"]
+    assert "Загрузка карточек в Kaspi поставлена в очередь" in str(message)
     link = lxml_html.fromstring(str(message)).xpath("//a/@href")[0]
-    listed = client.get(link)
-    assert listed.status_code == 200
-    assert "imp-7" in listed.text
+    run = SyncRun.objects.get(kind=SyncRun.Kind.CARD_UPLOAD)
+    assert link == reverse("admin:backoffice_syncrun_change", args=[run.pk])
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "imp-7" in page.text
+    assert "отправлено карточек: 1" in page.text
     assert CardImport.objects.get().code == "imp-7"
 
 
@@ -152,3 +157,4 @@ def test_upload_cards_without_a_token_says_so_at_once(as_role, mapped, settings)
     )
     assert "Kaspi не подключён" in str(list(response.context["messages"])[0])
     assert not CardImport.objects.exists()
+    assert not SyncRun.objects.exists()

@@ -1,16 +1,14 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from backoffice.core.commands import EXIT_PARTIAL, exit_with, fail
-from backoffice.core.exceptions import BackofficeError
-from catalog.models import CardState, Product
-from catalog.services.cards import cards_import
+from backoffice.core.commands import finish_run
+from catalog.services.cards import run_card_upload, start_card_upload
 
 
 class Command(BaseCommand):
     help = (
-        "Validate and upload Kaspi product cards for mapped products. Exit 0 ok, 1 failed, "
-        "2 partial (some batches not sent)."
+        "Validate and upload Kaspi product cards for mapped products, as a card upload run "
+        "(the admin action's service). Exit 0 ok, 1 failed, 2 partial (some batches not sent)."
     )
 
     def add_arguments(self, parser):
@@ -25,32 +23,17 @@ class Command(BaseCommand):
             f"Kaspi Shop API: {settings.KASPI_SHOP_API_URL}; "
             f"content API: {settings.KASPI_CONTENT_API_URL}"
         )
-        products = Product.objects.filter(
-            listed=True, kaspi_enabled=True, category__card_mapping__isnull=False
-        ).select_related("brand", "category")
-        if category is not None:
-            products = products.filter(category__supplier_id=category)
-        if only_missing:
-            products = products.exclude(card_state=CardState.ACCEPTED)
-        try:
-            summary = cards_import(list(products), dry_run=dry_run)
-        except BackofficeError as exc:
-            raise CommandError(f"failed: {exc}") from None
-        for preview in summary.previews:
-            if preview.problems:
-                self.stderr.write(f"{preview.product.sku}: " + "; ".join(preview.problems))
-        codes = ", ".join(batch.code or batch.status for batch in summary.batches)
-        self.stdout.write(
-            f"{'would send' if dry_run else 'sent'}={summary.sent} failed={summary.failed} "
-            f"unchanged={summary.unchanged} invalid={summary.invalid}"
-            + (f" imports: {codes}" if codes else "")
-        )
-        failed = [batch for batch in summary.batches if batch.status == "FAILED"]
-        if failed:
-            reason = (
-                f"{len(failed)} of {len(summary.batches)} batches could not be sent; "
-                "see the card imports"
+        params = {"category": category, "only_missing": only_missing, "dry_run": dry_run}
+        run = run_card_upload(run_id=start_card_upload(params=params).pk)
+        counts = run.counts
+        if counts:
+            self.stdout.write(
+                f"{'would send' if dry_run else 'sent'}="
+                f"{counts.get('would_send' if dry_run else 'sent', 0)} "
+                f"failed={counts.get('failed', 0)} unchanged={counts.get('unchanged', 0)} "
+                f"invalid={counts.get('invalid', 0)}"
             )
-            if len(failed) == len(summary.batches):
-                fail(reason)  # nothing was sent: 1
-            exit_with(self, EXIT_PARTIAL, reason)  # some batches went through: 2
+        if run.report:
+            self.stderr.write(run.report)
+        self.stdout.write(run.summary())
+        finish_run(self, run)
