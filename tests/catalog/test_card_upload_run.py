@@ -213,3 +213,22 @@ def test_the_command_without_a_token_fails_with_exit_1(mapped, settings):  # noq
     assert failed.value.returncode == 1
     assert "KASPI_SHOP_TOKEN" in str(failed.value)
     assert SyncRun.objects.get(kind=SyncRun.Kind.CARD_UPLOAD).status == SyncRun.Status.FAILED
+
+
+def test_a_task_queued_before_card_uploads_were_runs_still_uploads_as_a_run(
+    mocked_http,
+    mapped,  # noqa: F811
+    admin_user,
+):
+    """The old task arguments (product ids, the user's id) from a queue filled before the
+    deploy: the upload still happens, recorded as a run of that user."""
+    products = [laptop(mapped, n) for n in (1, 2)]
+    mocked_http.post(IMPORT, json={"code": "imp-old", "status": "UPLOADED"})
+
+    push_cards_task([p.pk for p in products], admin_user.pk)
+
+    run = SyncRun.objects.get(kind=SyncRun.Kind.CARD_UPLOAD)
+    assert run.status == SyncRun.Status.OK
+    assert run.user == admin_user
+    assert run.counts["sent"] == 2
+    assert len(mocked_http.calls) == 1
