@@ -10,7 +10,9 @@ those offers supply. An unchanged page costs one SELECT and no write.
 The product snapshot: `Product` keeps the supplier columns it always had (price1, price2,
 quantity, quantity_raw, available, listed, price_on_request, is_new, article_pn, name …)
 as a copy of its CHOSEN offer (`Product.offer`), so the price list, pricing, the repricer
-and the admin read one table. `write_snapshots` is the only writer of those columns.
+and the admin read one table; only the naming columns (name, full name, brand) come from
+the product's first offer, so the name Kaspi knows does not change when the chosen offer
+switches supplier. `write_snapshots` is the only writer of those columns.
 
 The choice rule (`rank_key`, documented in the README):
 
@@ -533,6 +535,15 @@ def snapshot_values(offer, lookups: Lookups, *, alstyle: bool, create: bool) -> 
     return values
 
 
+def naming_values(offer, lookups: Lookups) -> dict:
+    """The product columns that name it, from `offer` (the product's first offer)."""
+    return {
+        "name": offer.name,
+        "full_name": offer.full_name,
+        "brand_id": lookups.brand_id(offer.brand, create=True),
+    }
+
+
 def write_snapshots(product_ids, *, lookups: Lookups | None = None) -> int:
     """Choose each product's offer and copy it onto the product (with pricing, as a changed
     supplier price has always been handled); products whose snapshot is already right are
@@ -549,11 +560,17 @@ def write_snapshots(product_ids, *, lookups: Lookups | None = None) -> int:
             offers[offer.product_id].append(offer)
         changed = []
         for product in Product.objects.filter(pk__in=chunk):
-            offer = pick_offer(product, offers.get(product.pk, []), lookups)
+            supplied = offers.get(product.pk, [])
+            offer = pick_offer(product, supplied, lookups)
             if offer is None:
                 continue
             alstyle = lookups.supplier(offer.supplier_id).code == Supplier.ALSTYLE
             values = snapshot_values(offer, lookups, alstyle=alstyle, create=True)
+            origin = min(supplied, key=lambda o: (o.first_seen, o.pk))
+            if origin.pk != offer.pk:
+                # The name Kaspi knows the product by stays when the chosen offer switches
+                # supplier: name, full name and brand follow the offer it was made from.
+                values.update(naming_values(origin, lookups))
             if all(getattr(product, name) == value for name, value in values.items()):
                 continue
             old_price1 = product.price1

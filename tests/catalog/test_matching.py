@@ -248,3 +248,37 @@ def test_al_style_later_listing_a_price_file_product_joins_it_not_a_second_produ
 
     upsert(alstyle, record("5001", part_number="82h8 00fr", brand="LENOVO", dealer_price=250000))
     assert Product.objects.count() == products + 1  # the second run changes nothing
+
+
+def test_the_name_stays_when_the_chosen_offer_switches_supplier(acme):
+    """Acme's cheaper offer becomes the chosen one (price, stock), but the product keeps
+    the name and brand of the offer it was made from; when that supplier renames the item,
+    the product follows."""
+    alstyle = Supplier.alstyle()
+    upsert(
+        alstyle,
+        record("7001", part_number="82H8-00FR", brand="Lenovo", name="Ноутбук Lenovo X"),
+    )
+    upsert(
+        acme,
+        record(
+            "A7",
+            part_number="82h800fr",
+            brand="LENOVO",
+            name="LENOVO X 82H8 (склад Acme)",
+            dealer_price=900,
+        ),
+    )
+    product = Product.objects.get(article="7001")
+    assert product.offer.supplier_id == acme.pk
+    assert product.price1 == 900
+    assert product.name == "Ноутбук Lenovo X"
+    assert product.brand.name == "Lenovo"
+
+    upsert(
+        alstyle,
+        record("7001", part_number="82H8-00FR", brand="Lenovo", name="Ноутбук Lenovo X1"),
+    )
+    product.refresh_from_db()
+    assert product.offer.supplier_id == acme.pk
+    assert product.name == "Ноутбук Lenovo X1"
