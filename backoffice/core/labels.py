@@ -75,6 +75,7 @@ RUN_COUNTERS = {
     "unchanged": pgettext_lazy("run counter", "unchanged"),
     "vanished": pgettext_lazy("run counter", "taken off sale"),
     "would_vanish": pgettext_lazy("run counter", "would be taken off sale"),
+    "categories_linked": pgettext_lazy("run counter", "linked to their category"),
     "missing": pgettext_lazy("run counter", "missing at supplier"),
     "errors": pgettext_lazy("run counter", "errors"),
     "windows": pgettext_lazy("run counter", "time windows"),

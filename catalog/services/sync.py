@@ -31,7 +31,15 @@ from ..clients.records import (
     parse_quantity,
     parse_warehouse_stock,
 )
-from ..models import Brand, CatalogListing, Category, Supplier, SupplierCheck, SupplierOffer
+from ..models import (
+    Brand,
+    CatalogListing,
+    Category,
+    Product,
+    Supplier,
+    SupplierCheck,
+    SupplierOffer,
+)
 from ..suppliers.alstyle import alstyle_client
 from ..suppliers.base import StockPrice
 from . import matching, offers
@@ -173,6 +181,8 @@ def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -
     run.params["listing"] = listing.pk
     category_map = dict(Category.objects.values_list("supplier_id", "pk"))
     brand_map = dict(Brand.objects.values_list("name", "pk"))
+    if linked := link_missing_categories(category_map):
+        run.count("categories_linked", linked)
     pricer = Pricer()
     pages = 0
     while listing.phase == CatalogListing.Phase.PAGES:
@@ -235,6 +245,27 @@ def _continue_listing(run: SyncRun, client: AlStyleClient, budget: CallBudget) -
         logger.info("%d products no longer listed by Al-Style", len(vanished))
     if run.counts["errors"]:
         run.status = SyncRun.Status.PARTIAL
+
+
+def link_missing_categories(category_map: dict[int, int]) -> int:
+    """Products without a category whose chosen Al-Style offer names one we now have (its
+    category was unknown when the offer was written, e.g. the categories call had failed):
+    linked now, since an unchanged offer is never rewritten. Returns how many."""
+    rows = (
+        Product.objects.filter(category=None, offer__supplier__code=Supplier.ALSTYLE)
+        .exclude(offer__supplier_category_id="")
+        .values_list("pk", "offer__supplier_category_id")
+    )
+    by_category: dict[int, list[int]] = {}
+    for pk, code in rows:
+        if code.isdigit() and int(code) in category_map:
+            by_category.setdefault(category_map[int(code)], []).append(pk)
+    linked = 0
+    for category_id, ids in by_category.items():
+        linked += Product.objects.filter(pk__in=ids, category=None).update(category_id=category_id)
+    if linked:
+        logger.info("%d products without a category linked to their Al-Style category", linked)
+    return linked
 
 
 def _listed_offers():

@@ -272,6 +272,24 @@ def test_listing_whose_categories_call_failed_starts_again_with_categories(mocke
     assert Product.objects.get(article="1").brand == Brand.objects.get(name="Demo")
 
 
+def test_products_written_without_their_category_get_it_at_the_next_listing(mocked_http):
+    """Products saved while their category was unknown (an older database, or a listing
+    that ran without categories): the next listing links them, though their records are
+    unchanged and never rewritten."""
+    fake_supplier(mocked_http, [[element(1, category=3600), element(2, category=999999)]])
+    run_catalog_sync()
+    Product.objects.update(category=None)
+    mocked_http.reset()
+    fake_supplier(mocked_http, [[element(1, category=3600), element(2, category=999999)]])
+
+    run = run_catalog_sync()
+
+    assert run.counts["unchanged"] == 2
+    assert run.counts["categories_linked"] == 1
+    assert Product.objects.get(article="1").category == Category.objects.get(supplier_id=3600)
+    assert Product.objects.get(article="2").category is None  # Al-Style has no such one
+
+
 def test_scheduled_sync_without_token_is_skipped_quietly(settings):
     from catalog.tasks import sync_catalog_task, sync_stock_task
     from orders.tasks import import_orders_task
