@@ -416,3 +416,22 @@ def test_changed_listing_keeps_the_warehouse_split_of_the_last_stock_refresh(moc
     offer = SupplierOffer.objects.get(article="1")
     assert offer.quantity == 4
     assert offer.warehouse_stock == {"panfilov": 3}
+
+
+def test_the_command_says_when_the_listing_goes_on_next_run(monkeypatch):
+    """A budgeted run that stopped mid-listing is ok, and the command says so plainly."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    run = SyncRun.objects.create(
+        kind=SyncRun.Kind.CATALOG,
+        status=SyncRun.Status.OK,
+        params={"listing_left_at": 750, "budget": "12 calls left this hour"},
+    )
+    monkeypatch.setattr(
+        "catalog.management.commands.sync_alstyle.run_catalog_sync", lambda **kw: run
+    )
+    out = StringIO()
+    call_command("sync_alstyle", stdout=out)
+    assert "the next run continues at offset 750 (12 calls left this hour)" in out.getvalue()

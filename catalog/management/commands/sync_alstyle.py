@@ -26,4 +26,11 @@ class Command(BaseCommand):
         runner = run_stock_sync if stock_only else run_catalog_sync
         run = runner(triggered_by="command", dry_run=dry_run, full=full)
         self.stdout.write(run.summary() + (" [dry run]" if dry_run else ""))
+        left_at = run.params.get("listing_left_at")
+        if left_at is not None:
+            # The planner spent this run's share of the supplier budget mid-listing.
+            self.stdout.write(
+                f"listing not finished: the next run continues at offset {left_at} "
+                f"({run.params.get('budget', 'supplier budget')})"
+            )
         finish_run(self, run)
