@@ -96,6 +96,27 @@ def feed_fetch_lines(kaspi, other) -> list[str]:
     return lines
 
 
+def _unpriced_line() -> str:
+    """Listed products that no price rule prices are not in the price list: say how many,
+    and whether it is because no active rule exists at all (a new shop)."""
+    from catalog.models import PriceRule, Product
+
+    unpriced = Product.objects.filter(
+        listed=True, kaspi_enabled=True, kaspi_price__isnull=True, manual_price__isnull=True
+    ).count()
+    if not unpriced:
+        return ""
+    if not PriceRule.objects.filter(active=True).exists():
+        return _(
+            "%(n)d products have no Kaspi price because no active price rule exists: add one "
+            "in Catalog → Price rules"
+        ) % {"n": unpriced}
+    return _(
+        "%(n)d products have no Kaspi price (no price rule covers them): they are not in "
+        "the price list"
+    ) % {"n": unpriced}
+
+
 def dashboard_cards() -> list[dict]:
     from django_q.models import Failure
 
@@ -146,6 +167,10 @@ def dashboard_cards() -> list[dict]:
         elif timezone.now() - build.started_at > timedelta(minutes=settings.FEED_MAX_AGE_MINUTES):
             level = "amber"
     lines += feed_fetch_lines(fetch, FeedFetch.objects.filter(key="other").first())
+    unpriced_line = _unpriced_line()
+    if unpriced_line:
+        lines.append(unpriced_line)
+        level = "red" if level == "red" else "amber"
     if fetch and fetch.last_fetch_at:
         if timezone.now() - fetch.last_fetch_at > timedelta(hours=2) and level == "green":
             level = "amber"

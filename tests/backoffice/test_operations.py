@@ -88,6 +88,30 @@ def test_dashboard_cards_and_buttons(staff_client, monkeypatch, settings):
     assert reverse("dashboard") in staff_client.get(reverse("admin:index")).text
 
 
+def test_the_price_list_card_says_when_products_have_no_kaspi_price(staff_client, settings):
+    """A new shop synced its supplier but has no price rule yet: nothing reaches the price
+    list, and the dashboard says why and where to fix it (in Russian for staff)."""
+    from catalog.models import PriceRule
+    from tests import factories
+
+    settings.LANGUAGE_CODE = "ru"
+    for n in range(3):
+        factories.product(article=str(n), sku=f"AS{n}", kaspi_price=None, listed=True)
+    factories.product(article="9", sku="AS9", kaspi_price=5000)
+
+    def card():
+        cards = staff_client.get(reverse("dashboard")).context["cards"]
+        return next(c for c in cards if c["title"] == "Прайс-лист Kaspi")
+
+    assert "У 3 товаров нет цены Kaspi: нет ни одного активного правила наценки" in " ".join(
+        card()["lines"]
+    )
+    PriceRule.objects.create(name="Бренд X", markup_percent=10, active=True)
+    lines = " ".join(card()["lines"])
+    assert "ни одно правило наценки их не охватывает" in lines
+    assert card()["level"] in ("amber", "red")
+
+
 def test_api_token_admin_shows_token_once(staff_client, django_user_model):
     user = django_user_model.objects.get(username="admin")
     response = staff_client.post(
