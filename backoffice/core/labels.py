@@ -118,6 +118,9 @@ RUN_COUNTERS = {
     "would_send": pgettext_lazy("run counter", "cards that would be sent"),
     "failed": pgettext_lazy("run counter", "cards not sent (Kaspi error)"),
     "invalid": pgettext_lazy("run counter", "cards with problems"),
+    "control_characters_replaced": pgettext_lazy(
+        "run counter", "control characters replaced by a space"
+    ),
 }
 
 AUDIT_ACTIONS = {

@@ -5,8 +5,9 @@ A price-file sync reads the whole file as a stream through its adapter
 (catalog/services/offers.py: hash-skip, bulk writes, product snapshots, matching of new
 offers). The same guarantees as Al-Style's sync: bad rows are counted and listed by
 number on the run, never stop it; a file that cannot be read to its end fails the run
-and marks nothing vanished; a complete file that lacks more than CATALOG_VANISH_LIMIT of
-the listed offers is held for staff (nothing taken off sale) until confirmed.
+and marks nothing vanished (the offers read before the break are saved and counted); a
+complete file that lacks more than CATALOG_VANISH_LIMIT of the listed offers is held for
+staff (nothing taken off sale) until confirmed.
 """
 
 import logging
@@ -155,13 +156,28 @@ def sync_pricefile(*, supplier: Supplier, run: SyncRun, dry_run: bool, adapter) 
                 heartbeat(run, done=run.counts["fetched"])
         except (PriceFileError, ExternalServiceError) as exc:
             run.status = SyncRun.Status.FAILED
-            run.error = "\n".join(filter(None, [str(exc), run.error]))
+            reasons = [str(exc)]
+            if seen:
+                reasons.append(
+                    gettext(
+                        "The %(count)d offers read before the break were saved; nothing was "
+                        "taken off sale."
+                    )
+                    % {"count": len(seen)}
+                    if not dry_run
+                    else gettext(
+                        "%(count)d offers were read before the break (dry run: nothing saved)."
+                    )
+                    % {"count": len(seen)}
+                )
+            run.error = "\n".join(filter(None, [*reasons, run.error]))
             logger.warning("%s: sync failed, nothing marked vanished: %s", supplier.code, exc)
             return
         finally:
             reader = getattr(adapter, "reader", None)
             if reader is not None and reader.header_row:
                 run.params["header_row"] = reader.header_row
+            _note_control_characters(run, reader)
         if not seen:
             raise SupplierSyncError(
                 gettext(
@@ -184,6 +200,24 @@ def sync_pricefile(*, supplier: Supplier, run: SyncRun, dry_run: bool, adapter) 
     ).count()
     if run.counts["errors"]:
         run.status = SyncRun.Status.PARTIAL
+
+
+def _note_control_characters(run: SyncRun, reader) -> None:
+    """A YML file with control characters XML forbids was read with them as spaces: count
+    it and say so on the run, so staff can ask the supplier for a clean export."""
+    replaced = getattr(reader, "control_characters", 0) if reader is not None else 0
+    if not replaced:
+        return
+    run.counts["control_characters_replaced"] = replaced
+    _note_error(
+        run,
+        gettext(
+            "The file holds %(count)d control characters that XML does not allow (1C exports "
+            "often do); they were read as spaces. Nothing was lost; the supplier may fix "
+            "their export."
+        )
+        % {"count": replaced},
+    )
 
 
 def _hold(run: SyncRun, supplier: Supplier, vanished: list[str], *, listed_before, dry_run):

@@ -11,6 +11,7 @@ from catalog.suppliers.pricefile.parsers import (
     ParsedOffer,
     PriceFileError,
     Reader,
+    XmlSafeStream,
     iter_offers,
     preview,
     sniff_encoding,
@@ -111,6 +112,63 @@ def test_a_broken_yml_file_raises_after_the_offers_it_read(tmp_path):
         "MS-200",
         None,
     ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "windows-1251"])
+def test_yml_control_characters_xml_forbids_are_read_as_spaces(tmp_path, encoding):
+    path = tmp_path / "dirty.yml"
+    path.write_bytes(
+        f'<?xml version="1.0" encoding="{encoding}"?><yml_catalog><shop><offers>'
+        '<offer id="A1"><name>Мышь\x0bбеспроводная</name><price>5</price></offer>'
+        '<offer id="A2"><name>Клавиатура\x01\x1f\x00 USB</name><price>6</price></offer>'
+        '<offer id="A3"><name>Кабель&#11;HDMI&#x1F;2 м&#9;&#1099;</name><price>7</price></offer>'
+        "</offers></shop></yml_catalog>".encode(encoding)
+    )
+    reader = Reader(path, "yml", {})
+
+    items = list(iter_offers(reader))
+
+    assert [i.values["name"] for i in items] == [
+        "Мышь беспроводная",
+        "Клавиатура USB",
+        "Кабель HDMI 2 м ы",  # &#9; (a tab) is allowed in XML; the name cleaning takes it
+    ]
+    assert reader.control_characters == 6
+
+
+class TrickleStream:
+    """A stream that hands out a few bytes per read (references cut by chunk boundaries)."""
+
+    def __init__(self, data: bytes, size: int):
+        self.data, self.size = data, size
+
+    def read(self, _size=-1) -> bytes:
+        chunk, self.data = self.data[: self.size], self.data[self.size :]
+        return chunk
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 4096])
+def test_xml_safe_stream_replaces_references_cut_by_the_chunk_boundary(size):
+    data = b"<n>a&#11;b&#x0B;c&amp;d&#x10FFFF;e\x0bf&#65533;</n>" * 50
+    stream = XmlSafeStream(TrickleStream(data, size))
+
+    out = b"".join(iter(lambda: stream.read(size), b""))
+
+    assert out == b"<n>a b c&amp;d&#x10FFFF;e f&#65533;</n>" * 50
+    assert stream.replaced == 150
+
+
+def test_a_utf16_yml_is_passed_to_the_parser_untouched(tmp_path):
+    path = tmp_path / "utf16.yml"
+    path.write_bytes(
+        '<?xml version="1.0" encoding="UTF-16"?><yml_catalog><shop><offers>'
+        '<offer id="A1"><name>Мышь</name><price>5</price></offer>'
+        "</offers></shop></yml_catalog>".encode("utf-16")
+    )
+
+    offers, bad = read(path, "yml")
+
+    assert (offers["A1"]["name"], bad) == ("Мышь", [])
 
 
 def test_a_file_that_is_not_yml_is_refused(tmp_path):

@@ -117,6 +117,70 @@ def test_a_broken_file_fails_the_run_and_takes_nothing_off_sale(mocked_http, acm
     assert SupplierOffer.objects.filter(supplier=acme, listed=True).count() == 4
 
 
+def test_control_characters_in_names_do_not_fail_the_file(mocked_http, acme, settings):
+    settings.LANGUAGE_CODE = "ru"  # the note staff read, in Russian
+    body = offers_xml([("A1", 1000), ("A2", 2000), ("A3", 3000)])
+    body = body.replace(b"Item A1", b"Item\x0bA1").replace(b"Item A2", b"Item \x01 A2")
+    serve(mocked_http, body)
+
+    run = run_supplier_sync(acme)
+
+    assert run.status == SyncRun.Status.OK
+    assert (run.counts["fetched"], run.counts["created"], run.counts["errors"]) == (3, 3, 0)
+    assert run.counts["control_characters_replaced"] == 2
+    assert "управляющие символы" in run.error
+    names = dict(SupplierOffer.objects.filter(supplier=acme).values_list("article", "name"))
+    assert names == {"A1": "Item A1", "A2": "Item A2", "A3": "Item A3"}
+
+
+def test_a_file_cut_off_keeps_the_offers_read_and_takes_nothing_off_sale(
+    mocked_http, acme, monkeypatch
+):
+    from catalog.suppliers.pricefile import adapter
+
+    monkeypatch.setattr(adapter, "PAGE_SIZE", 4)  # one full page and a part page before the cut
+    items = [(f"A{i}", 1000 + i) for i in range(10)]
+    serve(mocked_http, offers_xml(items))
+    cut = offers_xml([(article, price + 500) for article, price in items])
+    cut = cut[: cut.index(b'<offer id="A6"') + 30]  # 6 whole offers, then the file ends
+    serve(mocked_http, cut)
+    run_supplier_sync(acme)
+
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_supplier", "acme", stdout=StringIO(), stderr=StringIO())
+
+    assert caught.value.returncode == 1
+    run = SyncRun.objects.filter(kind=SyncRun.Kind.SUPPLIER).latest("created_at")
+    assert run.status == SyncRun.Status.FAILED
+    assert (run.counts["fetched"], run.counts["updated"], run.counts["vanished"]) == (6, 6, 0)
+    assert "after 6 offers" in run.error
+    assert "The 6 offers read before the break were saved" in run.error
+    prices = dict(
+        SupplierOffer.objects.filter(supplier=acme, listed=True).values_list(
+            "article", "dealer_price"
+        )
+    )
+    assert prices == {f"A{i}": 1500 + i if i < 6 else 1000 + i for i in range(10)}
+
+
+def test_a_csv_file_with_control_characters_in_names_syncs(mocked_http, acme):
+    acme.format = "csv"
+    acme.save()
+    rows = [
+        "Артикул;Наименование;Цена",
+        "C-1;Мышь\x0bбеспроводная;5000",
+        "C-2;Кабель\x01\x00 HDMI;700",
+    ]
+    serve(mocked_http, "\n".join(rows).encode("cp1251"))
+
+    run = run_supplier_sync(acme)
+
+    assert run.status == SyncRun.Status.OK
+    assert (run.counts["fetched"], run.counts["created"]) == (2, 2)
+    names = dict(SupplierOffer.objects.filter(supplier=acme).values_list("article", "name"))
+    assert names == {"C-1": "Мышь беспроводная", "C-2": "Кабель HDMI"}
+
+
 def test_a_download_error_fails_the_run_with_the_variable_to_check(mocked_http, acme):
     mocked_http.get(URL, status=401)
 

@@ -1,7 +1,8 @@
 """The price-file adapter: a supplier whose catalog is one YML, XLSX or CSV file.
 
 The whole file is the listing: `iter_offer_pages` fetches it (URL or upload), reads it as a
-stream and yields pages of OfferRecords, bad rows listed on each page. There is no quick
+stream and yields pages of OfferRecords, bad rows listed on each page. A file broken
+mid-way still yields the rows read before the break, then raises PriceFileError. There is no quick
 stock call and no cart: stock and prices come with the file, purchases from such a
 supplier are a purchase list for staff.
 """
@@ -63,19 +64,31 @@ class PriceFileAdapter:
         try:
             self.reader = Reader(path, self.supplier.format, self.supplier.mapping)
             records, bad, rows = [], [], 0
-            for item in iter_offers(self.reader):
-                rows += 1
-                if rows <= start:
-                    continue
-                if isinstance(item, BadRow):
-                    bad.append((item.where(), item.describe()))
-                elif isinstance(item, ParsedOffer):
-                    records.append((OfferRecord(**item.values), item.raw))
-                if len(records) >= PAGE_SIZE:
+            try:
+                for item in iter_offers(self.reader):
+                    rows += 1
+                    if rows <= start:
+                        continue
+                    if isinstance(item, BadRow):
+                        bad.append((item.where(), item.describe()))
+                    elif isinstance(item, ParsedOffer):
+                        records.append((OfferRecord(**item.values), item.raw))
+                    if len(records) >= PAGE_SIZE:
+                        yield OfferPage(
+                            records=records,
+                            raw_rows=len(records) + len(bad),
+                            next_offset=rows,
+                            bad=bad,
+                        )
+                        records, bad = [], []
+            except PriceFileError:
+                # A file broken mid-way: the rows read before the break are one last page
+                # (written and counted like any other), then the error fails the run.
+                if records or bad:
                     yield OfferPage(
-                        records=records, raw_rows=len(records) + len(bad), next_offset=rows, bad=bad
+                        records=records, raw_rows=len(records) + len(bad), next_offset=None, bad=bad
                     )
-                    records, bad = [], []
+                raise
             yield OfferPage(
                 records=records, raw_rows=len(records) + len(bad), next_offset=None, bad=bad
             )

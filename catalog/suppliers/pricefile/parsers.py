@@ -10,6 +10,11 @@ values; a row it cannot use becomes a `BadRow` (its number and a reason staff ca
 and the file goes on. A file that cannot be read to its end raises `PriceFileError`: the
 caller marks nothing vanished.
 
+YML is fed to the XML parser through `XmlSafeStream`: the C0 control characters XML 1.0
+forbids (raw bytes 0x00-0x08, 0x0B, 0x0C, 0x0E-0x1F, and character references such as
+`&#11;` to any character XML cannot hold) become a space, counted on the reader
+(`control_characters`), so one stray vertical tab in a 1C export does not fail the file.
+
 Quirks of real price lists handled here, so no service has to know them: a header row
 below a logo and a title; section headings (one filled cell) between the rows; articles
 and barcodes typed as numbers in Excel (`12345.0`); prices with `₸`/`тг`; stock words
@@ -213,6 +218,12 @@ class Reader:
         self.headers: list[str] = []
         self.header_row: int | None = None
         self.categories: dict[str, str] | None = {} if file_format == "yml" else None
+        self._xml_stream: XmlSafeStream | None = None
+
+    @property
+    def control_characters(self) -> int:
+        """YML: the control characters (raw or `&#11;`) replaced by a space so far."""
+        return self._xml_stream.replaced if self._xml_stream else 0
 
     def rows(self) -> Iterator[SourceRow]:
         if self.format == "yml":
@@ -227,8 +238,10 @@ class Reader:
         from lxml import etree
 
         wanted = [(field, sources(self.mapping.get(field, ""))) for field in FIELDS]
+        handle = self.path if _is_stream(self.path) else open(self.path, "rb")  # noqa: SIM115
+        self._xml_stream = XmlSafeStream(handle)
         context = etree.iterparse(
-            self.path if _is_stream(self.path) else str(self.path),
+            self._xml_stream,
             events=("end",),
             tag=("category", "offer"),
             resolve_entities=False,
@@ -274,6 +287,9 @@ class Reader:
                 )
                 % {"line": exc.lineno or "?", "error": exc.msg, "count": number}
             ) from None
+        finally:
+            if not _is_stream(self.path):
+                handle.close()
         if not seen_catalog:
             raise PriceFileError(
                 _(
@@ -498,6 +514,80 @@ def preview(path, file_format: str, mapping: dict | None, *, limit: int = 10) ->
         "header_row": reader.header_row,
         "mapping": reader.mapping,
     }
+
+
+# --- XML-safe byte stream ------------------------------------------------------------------
+
+# The C0 controls XML 1.0 forbids (tab, LF and CR are allowed). These bytes never occur
+# inside a multibyte UTF-8 sequence, nor in windows-1251 letters, so replacing them byte by
+# byte is safe for the encodings price lists come in.
+_XML_FORBIDDEN = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_XML_SPACES = bytes.maketrans(_XML_FORBIDDEN, b" " * len(_XML_FORBIDDEN))
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_CHAR_REF_MAX = 14  # len("&#x0000000B;") and a little more: a tail this short may be cut
+
+
+def _xml_char_allowed(code: int) -> bool:
+    return (
+        code in (0x09, 0x0A, 0x0D)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+class XmlSafeStream:
+    """A binary stream for the XML parser with the characters XML 1.0 forbids replaced by
+    a space, chunk by chunk (no copy of the whole file); `replaced` counts them.
+
+    Raw control bytes go through `bytes.translate`; character references (`&#11;`,
+    `&#x1F;`) are looked for only in a chunk that holds `&#`, and a reference cut by the
+    chunk boundary waits for the next chunk. A UTF-16 file (a BOM or `<` followed by NUL)
+    is passed through untouched: its NUL bytes are halves of characters.
+    """
+
+    def __init__(self, source):
+        self._source = source
+        self._pending = b""
+        self._first = True
+        self._passthrough = False
+        self.replaced = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            chunk = self._source.read(size if size and size > 0 else 64 * 1024)
+            if self._first and chunk:
+                self._first = False
+                self._passthrough = chunk[:2] in (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")
+            if self._passthrough:
+                return chunk
+            if not chunk:  # the end: what was held back goes out as it is
+                data, self._pending = self._pending, b""
+                return self._clean_refs(data)
+            kept = chunk.translate(None, _XML_FORBIDDEN)
+            if len(kept) != len(chunk):
+                self.replaced += len(chunk) - len(kept)
+                chunk = chunk.translate(_XML_SPACES)
+            data = self._pending + chunk if self._pending else chunk
+            self._pending = b""
+            cut = data.rfind(b"&", max(0, len(data) - _CHAR_REF_MAX))
+            if cut >= 0 and b";" not in data[cut:]:
+                data, self._pending = data[:cut], data[cut:]
+            if data:
+                return self._clean_refs(data)
+
+    def _clean_refs(self, data: bytes) -> bytes:
+        if b"&#" not in data:
+            return data
+        return _CHAR_REF.sub(self._replace_ref, data)
+
+    def _replace_ref(self, match) -> bytes:
+        hex_digits, digits = match.groups()
+        code = int(hex_digits, 16) if hex_digits else int(digits)
+        if _xml_char_allowed(code):
+            return match.group(0)
+        self.replaced += 1
+        return b" "
 
 
 # --- Sniffing ------------------------------------------------------------------------------
