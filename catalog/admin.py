@@ -183,6 +183,7 @@ class ProductAdmin(admin.ModelAdmin):
         "card_message",
         "card_import",
         "card_preview_link",
+        "chosen_offer_display",
         "article",
         "article_pn",
         "name",
@@ -236,6 +237,7 @@ class ProductAdmin(admin.ModelAdmin):
             _("Supplier (chosen offer)"),
             {
                 "fields": [
+                    "chosen_offer_display",
                     "article",
                     "article_pn",
                     "name",
@@ -300,6 +302,16 @@ class ProductAdmin(admin.ModelAdmin):
         if since is None:
             return self.get_empty_value_display()
         return date_format(timezone.localtime(since), "DATETIME_FORMAT")
+
+    @admin.display(description=_("chosen offer"))
+    def chosen_offer_display(self, obj):
+        """Whose figures the block shows: the chosen offer's supplier by name and its code
+        there (the product's own code above may be another supplier's)."""
+        offer = obj.offer
+        if offer is None:
+            return self.get_empty_value_display()
+        pinned = str(_(" (pinned)")) if obj.pinned_offer_id == offer.pk else ""
+        return f"{offer.supplier}: {offer.article}{pinned}"
 
     @admin.display(description=_("supplier data"))
     def raw_pretty(self, obj):

@@ -17,10 +17,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.core.admin_helpers import MoneyColumnsMixin
 from backoffice.core.audit import audit, snapshot
 from backoffice.core.exceptions import BackofficeError
+from backoffice.core.formats import money
 
 from .models import MatchQueueOffer, Product, Supplier, SupplierOffer
 from .services import matching
@@ -170,6 +173,17 @@ class SupplierAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # offers and purchases refer to it; switch it off instead
+
+    # Django's titles put the name in the nominative («Выберите поставщик для изменения»,
+    # «Изменить поставщик»); Russian wants the accusative there, so plain titles instead.
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": _("Suppliers"), **(extra_context or {})})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        title = capfirst(Supplier._meta.verbose_name) if object_id else _("New supplier")
+        return super().changeform_view(
+            request, object_id, form_url, {"title": title, **(extra_context or {})}
+        )
 
     def get_fieldsets(self, request, obj=None):
         base = [
@@ -357,7 +371,7 @@ def offers_table(self, obj):
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
-                offer.supplier.name,
+                str(offer.supplier),
                 offer.article,
                 _price(offer),
                 _stock(offer),
@@ -400,7 +414,7 @@ def add_offer_fields(product_admin) -> None:
         field = form.base_fields.get("pinned_offer")
         if field is not None:
             field.queryset = SupplierOffer.objects.filter(product=obj).select_related("supplier")
-            field.label_from_instance = lambda o: f"{o.supplier.name}: {o.article}"
+            field.label_from_instance = lambda o: f"{o.supplier}: {o.article}"
         return form
 
     def save_model(self, request, obj, form, change):
@@ -435,7 +449,7 @@ class MatchForm(forms.ModelForm):
 
 
 @admin.register(MatchQueueOffer)
-class MatchQueueAdmin(admin.ModelAdmin):
+class MatchQueueAdmin(MoneyColumnsMixin, admin.ModelAdmin):
     """Offers waiting for staff: link each to a product (or make a new one). Nothing is
     merged without a person deciding; every decision is audited (matching.py)."""
 
@@ -451,6 +465,7 @@ class MatchQueueAdmin(admin.ModelAdmin):
         "quantity",
         "candidates_display",
     ]
+    money_fields = ("dealer_price",)
     list_filter = [("supplier", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["article", "name", "part_number", "barcode", "brand"]
     list_select_related = ["supplier"]
@@ -464,8 +479,8 @@ class MatchQueueAdmin(admin.ModelAdmin):
         "part_number",
         "barcode",
         "category",
-        "dealer_price",
-        "retail_price",
+        "dealer_price_display",
+        "retail_price_display",
         "quantity_raw",
         "candidates_display",
     ]
@@ -481,8 +496,8 @@ class MatchQueueAdmin(admin.ModelAdmin):
                     "part_number",
                     "barcode",
                     "category",
-                    "dealer_price",
-                    "retail_price",
+                    "dealer_price_display",
+                    "retail_price_display",
                     "quantity_raw",
                 ]
             },
@@ -495,6 +510,19 @@ class MatchQueueAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, {"title": _("Match queue"), **(extra_context or {})}
+        )
+
+    @admin.display(description=_("dealer price"))
+    def dealer_price_display(self, obj):
+        return money(obj.dealer_price)
+
+    @admin.display(description=_("retail price"))
+    def retail_price_display(self, obj):
+        return money(obj.retail_price)
 
     @admin.display(description=_("possible products"))
     def candidates_display(self, obj):

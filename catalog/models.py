@@ -258,7 +258,8 @@ class SupplierOffer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.supplier_id}:{self.article} {self.name[:60]}"
+        # Staff read it in the match queue's title and breadcrumb: the supplier by name.
+        return f"{self.supplier}: {self.article} — {self.name[:60]}"
 
     @property
     def in_stock(self) -> bool:
@@ -276,7 +277,15 @@ class Product(models.Model):
     # Uniqueness of article and sku is a Meta constraint, not unique=True: on PostgreSQL
     # unique=True also adds a varchar_pattern_ops index per field that no query here uses
     # and every insert pays for.
-    article = models.CharField(_("code (Al-Style)"), max_length=32)
+    article = models.CharField(
+        _("product code at the first supplier"),
+        max_length=32,
+        help_text=_(
+            "The product's code at the supplier it first came from: Al-Style's code, or "
+            "«supplier:code» for another supplier. It stays when the chosen offer switches "
+            "supplier; the chosen offer's own code is in «Chosen offer» above."
+        ),
+    )
     article_pn = models.CharField(_("part number"), max_length=255, blank=True)
     name = models.TextField(_("name"))
     full_name = models.TextField(_("full name"), blank=True)
@@ -974,8 +983,10 @@ class MatchQueueOffer(SupplierOffer):
 
     class Meta:
         proxy = True
-        verbose_name = _("offer to match")
-        verbose_name_plural = _("match queue")
+        # Read after a count («3 предложения в очереди сопоставления») and in Django's
+        # «Выберите %s для изменения», so a noun phrase, not the queue's name.
+        verbose_name = _("offer in the match queue")
+        verbose_name_plural = _("offers in the match queue")
 
 
 # The repricer's models live in their own module (issue 19); imported here so Django

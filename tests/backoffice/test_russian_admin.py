@@ -129,7 +129,7 @@ def test_every_admin_page_reads_russian(client, shop_data, settings):
     found = {}
     for model, model_admin in admin.site._registry.items():
         for url in _pages(model, model_admin):
-            response = client.get(url, HTTP_ACCEPT_LANGUAGE="ru")
+            response = client.get(url)
             assert response.status_code == 200, url
             text = " ".join(visible_text(response.content.decode()).split())
             for match in LATIN.finditer(text):
@@ -148,3 +148,41 @@ def test_the_checker_sees_english_and_codes():
         "<code>APPROVED_BY_BANK</code><span title='PICKUP'>Самовывоз</span></body></html>"
     )
     assert LATIN.findall(visible_text(page)) == ["APPROVED", "BY", "BANK", "offers"]
+
+
+@pytest.mark.django_db
+def test_english_browser_gets_the_shops_russian_admin(staff_client, settings):
+    settings.LANGUAGE_CODE = "ru"
+
+    page = staff_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+
+    assert page["Content-Language"] == "ru"
+    assert '<html lang="ru"' in page.text
+    assert "Выйти" in page.text
+    assert "Log out" not in page.text
+
+
+@pytest.mark.django_db
+def test_a_chosen_language_in_the_set_language_cookie_wins(staff_client, settings):
+    settings.LANGUAGE_CODE = "ru"
+    staff_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    page = staff_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ru")
+
+    assert page["Content-Language"] == "en"
+    assert "Log out" in page.text
+    assert "Выйти" not in page.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cookie", ["de", "", "en-us-evil"], ids=["other", "empty", "unknown"])
+def test_a_cookie_outside_languages_falls_back_to_the_shops_language(
+    staff_client, settings, cookie
+):
+    settings.LANGUAGE_CODE = "ru"
+    staff_client.cookies[settings.LANGUAGE_COOKIE_NAME] = cookie
+
+    page = staff_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en")
+
+    assert page["Content-Language"] == "ru"
+    assert "Выйти" in page.text

@@ -126,9 +126,12 @@ def test_dashboard_sync_and_demo_payment(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_russian_search_reports_and_price_list(browser_page, live_server, django_user_model):
+def test_russian_search_reports_and_price_list(
+    browser_page, live_server, django_user_model, settings
+):
     """In Russian: lowercase Cyrillic search finds products and orders, the reports page
     shows its charts and named top products, /feed.xml shows as an XML tree."""
+    settings.LANGUAGE_CODE = "ru"  # the shop's language, not the browser's, decides
     from catalog.services.feed import feed_path
     from orders.models import Order, OrderEntry
     from tests import factories

@@ -36,7 +36,7 @@ def test_columns_fit_and_the_rest_is_on_the_product_page(page):
         h.strip() for h in doc.xpath("//table[@id='result_list']/thead//th//text()") if h.strip()
     ]
     assert headers == [
-        "Код товара (Al-Style)",
+        "Код товара у первого поставщика",
         "Название",
         "Цена на Kaspi",
         "Остаток",

@@ -2,6 +2,7 @@
 preview, «Синхронизировать»), a product's offers with the chosen one marked and a pin
 that is audited, and the match queue (link / create, audited)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,15 +35,11 @@ def product_form(response, **changes):
     return data
 
 
-def test_supplier_list_and_form_open_in_russian(staff_client):
+def test_supplier_list_and_form_open_in_russian(staff_client, settings):
+    settings.LANGUAGE_CODE = "ru"
     factories.supplier(code="akcent", name="Akcent")
-    listing = staff_client.get(
-        reverse("admin:catalog_supplier_changelist"), HTTP_ACCEPT_LANGUAGE="ru"
-    )
-    form = staff_client.get(
-        reverse("admin:catalog_supplier_change", args=[Supplier.alstyle().pk]),
-        HTTP_ACCEPT_LANGUAGE="ru",
-    )
+    listing = staff_client.get(reverse("admin:catalog_supplier_changelist"))
+    form = staff_client.get(reverse("admin:catalog_supplier_change", args=[Supplier.alstyle().pk]))
     assert listing.status_code == 200
     assert "Akcent" in listing.text
     assert "Al-Style" in listing.text
@@ -50,13 +47,14 @@ def test_supplier_list_and_form_open_in_russian(staff_client):
     assert "секунд между запросами" in form.text.lower()
 
 
-def test_product_page_lists_offers_and_pin_is_audited(staff_client):
+def test_product_page_lists_offers_and_pin_is_audited(staff_client, settings):
+    settings.LANGUAGE_CODE = "ru"
     product = factories.product(article="100", price1=10000, quantity=0)
     vtt = factories.supplier(code="vtt", name="VTT")
     other = factories.offer_for(product, vtt, article="V-100", dealer_price=9000, quantity=0)
     alstyle_offer = product.offer
     url = reverse("admin:catalog_product_change", args=[product.pk])
-    page = staff_client.get(url, HTTP_ACCEPT_LANGUAGE="ru")
+    page = staff_client.get(url)
     assert page.status_code == 200
     assert "V-100" in page.text
     assert "Предложения поставщиков" in page.text
@@ -200,3 +198,72 @@ def test_match_queue_link_and_create(admin_client, acme, admin_user):
         "offer.create_product",
     }
     assert Supplier.objects.get(pk=acme.pk)  # untouched
+
+
+def visible(response) -> str:
+    from lxml import html as lxml_html
+
+    assert response.status_code == 200
+    body = lxml_html.fromstring(response.content.decode()).body
+    return re.sub(r"[ \t\r\n]+", " ", body.text_content())  # keeps no-break spaces
+
+
+def test_match_queue_reads_russian_with_supplier_name_and_money(admin_client, acme, settings):
+    settings.LANGUAGE_CODE = "ru"
+    queued = [
+        SupplierOffer.objects.create(
+            supplier=acme, article=f"AC-8{n}", name=f"Мышь {n}", dealer_price=131667 + n
+        )
+        for n in range(3)
+    ]
+
+    listing = visible(admin_client.get(reverse("admin:catalog_matchqueueoffer_changelist")))
+    change = admin_client.get(reverse("admin:catalog_matchqueueoffer_change", args=[queued[0].pk]))
+
+    assert "Очередь сопоставления" in listing
+    assert "3 предложения ждут сопоставления" in listing
+    assert "131\u00a0668\u00a0₸" in listing
+    assert "для сопоставления для изменения" not in listing
+    assert "очередь сопоставления" not in listing.replace("Очередь", "")
+    title = visible(change)
+    assert "Acme: AC-80 — Мышь 0" in title
+    assert f"{acme.pk}:AC-80" not in title
+    assert "131\u00a0667\u00a0₸" in title
+
+
+@pytest.mark.parametrize(
+    ("count", "words"),
+    [(1, "1 поставщик"), (2, "2 поставщика"), (5, "5 поставщиков")],
+    ids=["one", "few", "many"],
+)
+def test_supplier_pages_read_russian(admin_client, settings, count, words):
+    settings.LANGUAGE_CODE = "ru"
+    for n in range(count - 1):  # Al-Style's row is the first
+        factories.supplier(code=f"s{n}", name=f"S{n}")
+
+    listing = visible(admin_client.get(reverse("admin:catalog_supplier_changelist")))
+    change = visible(
+        admin_client.get(reverse("admin:catalog_supplier_change", args=[Supplier.alstyle().pk]))
+    )
+    add = visible(admin_client.get(reverse("admin:catalog_supplier_add")))
+
+    assert f"{words} " in listing
+    assert "Выберите поставщик" not in listing
+    assert "Поставщик Al-Style" in change
+    assert "Изменить поставщик" not in change
+    assert "Новый поставщик" in add
+    assert "Добавить поставщик" not in add
+
+
+def test_product_page_names_the_chosen_offers_supplier(staff_client, settings):
+    settings.LANGUAGE_CODE = "ru"
+    product = factories.product(article="100", price1=10000, quantity=0)
+    vtt = factories.supplier(code="vtt", name="VTT Trade")
+    cheaper = factories.offer_for(product, vtt, article="V-100", dealer_price=9000, quantity=3)
+    Product.objects.filter(pk=product.pk).update(offer=cheaper)
+
+    page = visible(staff_client.get(reverse("admin:catalog_product_change", args=[product.pk])))
+
+    assert "Выбранное предложение: VTT Trade: V-100" in page
+    assert "Код товара у первого поставщика: 100" in page
+    assert "(Al-Style)" not in page
