@@ -9,7 +9,7 @@ list filter of one such field that lists the meanings.
 from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 # docs/kaspi-shop-api.md §4.1
 ORDER_STATE = {
@@ -197,3 +197,17 @@ def CodeFilter(field: str, title, mapping: dict):  # noqa: N802 (a class factory
     _Filter.title = title
     _Filter.__name__ = f"{field.title().replace('_', '')}Filter"
     return _Filter
+
+
+# Django admin's titles put the model's name into a Russian sentence ("Выберите %s для
+# изменения", "Добавить %s"), where it would have to change its case («категорию»); our
+# Russian catalogue gives them a form that reads right with the name as it is («Выберите
+# для изменения: категория»). Marked here so makemessages keeps them in our django.po.
+DJANGO_ADMIN_TITLES = [
+    gettext_noop("Select %s to change"),
+    gettext_noop("Select %s to view"),
+    gettext_noop("Add %s"),
+    gettext_noop("Add %(name)s"),
+    gettext_noop("Change %s"),
+    gettext_noop("View %s"),
+]

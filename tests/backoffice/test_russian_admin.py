@@ -186,3 +186,15 @@ def test_a_cookie_outside_languages_falls_back_to_the_shops_language(
 
     assert page["Content-Language"] == "ru"
     assert "Выйти" in page.text
+
+
+def test_admin_titles_read_right_whatever_the_models_gender(staff_client, settings):
+    """Django puts the model's name into «Выберите %s для изменения» / «Добавить %s», which
+    needs the accusative («категорию»); the shop's catalogue words them so the name can stand
+    as it is."""
+    settings.LANGUAGE_CODE = "ru"
+    page = staff_client.get(reverse("admin:catalog_category_changelist")).content.decode()
+    assert "Выберите для изменения: категория" in page
+    assert "Выберите категория" not in page
+    page = staff_client.get(reverse("admin:catalog_pricerule_add")).content.decode()
+    assert "Добавить: правило наценки" in page

@@ -402,7 +402,7 @@ def test_issue17_walk_in_russian(
         "walk-cm-fix",
         lambda: (
             page.click("a.card-fix"),
-            expect(page.locator("h1")).to_contain_text("Добавить соответствие"),
+            expect(page.locator("h1")).to_contain_text("Добавить: соответствие"),
             expect(page.locator("#id_category")).to_have_value(str(cable.category_id)),
         ),
     )
