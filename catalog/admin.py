@@ -190,15 +190,15 @@ class ProductAdmin(admin.ModelAdmin):
         "full_name",
         "category",
         "brand",
-        "price1",
-        "price2",
+        "dealer_price",
+        "retail_price",
         "quantity",
         "quantity_raw",
         "is_new",
         "price_on_request",
         "listed",
         "available",
-        "kaspi_price",
+        "kaspi_price_value",
         "price_rule",
         "price_review",
         "price_review_note",
@@ -221,7 +221,7 @@ class ProductAdmin(admin.ModelAdmin):
                     "sku",
                     "manual_price",
                     "preorder_days",
-                    "kaspi_price",
+                    "kaspi_price_value",
                     "price_rule",
                     "price_review",
                     "price_review_note",
@@ -244,8 +244,8 @@ class ProductAdmin(admin.ModelAdmin):
                     "full_name",
                     "category",
                     "brand",
-                    "price1",
-                    "price2",
+                    "dealer_price",
+                    "retail_price",
                     "quantity",
                     "quantity_raw",
                     "is_new",
@@ -294,7 +294,19 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("price in price list"))
     def feed_price(self, obj):
-        return self.get_empty_value_display() if obj.feed_price is None else obj.feed_price
+        return self.get_empty_value_display() if obj.feed_price is None else money(obj.feed_price)
+
+    @admin.display(description=Product._meta.get_field("price1").verbose_name)
+    def dealer_price(self, obj):
+        return money(obj.price1)
+
+    @admin.display(description=Product._meta.get_field("price2").verbose_name)
+    def retail_price(self, obj):
+        return money(obj.price2)
+
+    @admin.display(description=Product._meta.get_field("kaspi_price").verbose_name)
+    def kaspi_price_value(self, obj):
+        return money(obj.kaspi_price)
 
     @admin.display(description=_("off sale since"))
     def offer_off_since(self, obj):

@@ -108,3 +108,14 @@ def test_admin_is_russian_by_default(staff_client, catalog_data, settings):
         response = staff_client.get(reverse("admin:catalog_product_changelist"))
     assert "Товары" in response.text
     assert "Синхронизировать с Al-Style" in response.text
+
+
+def test_the_product_page_shows_its_prices_as_money(staff_client, settings):
+    settings.LANGUAGE_CODE = "ru"
+    product = factories.product(article="1", sku="AS1", price1=160500, price2=181000)
+    Product.objects.filter(pk=product.pk).update(kaspi_price=215900)
+    page = staff_client.get(reverse("admin:catalog_product_change", args=[product.pk])).text
+    nbsp = "\u00a0"
+    for value in ("160 500", "181 000", "215 900"):
+        assert f"{value.replace(' ', nbsp)}{nbsp}₸" in page, value
+    assert ">160500<" not in page
