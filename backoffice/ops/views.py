@@ -98,11 +98,16 @@ def feed_fetch_lines(kaspi, other) -> list[str]:
 
 def _unpriced_line() -> str:
     """Listed products that no price rule prices are not in the price list: say how many,
-    and whether it is because no active rule exists at all (a new shop)."""
+    and whether it is because no active rule exists at all (a new shop). Products whose
+    supplier price is "on request" are left out: they have no price on purpose."""
     from catalog.models import PriceRule, Product
 
     unpriced = Product.objects.filter(
-        listed=True, kaspi_enabled=True, kaspi_price__isnull=True, manual_price__isnull=True
+        listed=True,
+        kaspi_enabled=True,
+        price_on_request=False,  # "price on request" at the supplier: unpriced on purpose
+        kaspi_price__isnull=True,
+        manual_price__isnull=True,
     ).count()
     if not unpriced:
         return ""

@@ -98,6 +98,7 @@ def test_the_price_list_card_says_when_products_have_no_kaspi_price(staff_client
     for n in range(3):
         factories.product(article=str(n), sku=f"AS{n}", kaspi_price=None, listed=True)
     factories.product(article="9", sku="AS9", kaspi_price=5000)
+    factories.product(article="8", sku="AS8", kaspi_price=None, price1=1, price_on_request=True)
 
     def card():
         cards = staff_client.get(reverse("dashboard")).context["cards"]
