@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.core.exceptions import ExternalServiceError
-from backoffice.core.http import HttpClient
+from backoffice.core.http import HttpClient, json_body
 
 SERVICE = "Kaspi QR"
 
@@ -66,7 +66,7 @@ class KaspiQrClient(HttpClient):
     def error_for(self, response) -> ExternalServiceError:
         """HTTP errors: 401 names the key; an envelope's StatusCode/Message is kept."""
         try:
-            envelope = response.json()
+            envelope = json_body(response)
         except ValueError:
             envelope = None
         if not isinstance(envelope, dict):
@@ -96,7 +96,7 @@ class KaspiQrClient(HttpClient):
         headers = {"X-Request-ID": str(uuid.uuid4()), **kwargs.pop("headers", {})}
         response = self.request(method, path, headers=headers, **kwargs)
         try:
-            envelope = response.json()
+            envelope = json_body(response)
         except ValueError:
             raise ExternalServiceError(SERVICE, gettext("the answer is not JSON")) from None
         if not isinstance(envelope, dict) or "StatusCode" not in envelope:

@@ -13,6 +13,7 @@ We loop ourselves instead of mounting urllib3's `Retry` so that a client can add
 rule with its own pause, every attempt is logged, and tests can replace the sleep.
 """
 
+import json
 import logging
 import random
 import time
@@ -82,6 +83,16 @@ def error_title(response: requests.Response) -> str:
             if isinstance(data.get(key), str):
                 return data[key][:500]
     return ""
+
+
+def json_body(response: requests.Response) -> Any:
+    """The JSON of `response`. JSON is UTF-8 (RFC 8259): without a charset in its
+    Content-Type the bytes are decoded as such (json.loads detects UTF-8/16/32), not as the
+    ISO-8859-1 that requests assumes for any text/* type, so a PHP answer sent as
+    `text/html` keeps its Cyrillic. A declared charset is honoured. Raises ValueError."""
+    if "charset=" in response.headers.get("Content-Type", "").lower():
+        return response.json()
+    return json.loads(response.content)
 
 
 class HttpClient:
@@ -209,7 +220,7 @@ class HttpClient:
                 raise self.error_for(response)
             if expect_json and 200 <= status < 300:
                 try:
-                    response.parsed_json = response.json()
+                    response.parsed_json = json_body(response)
                 except ValueError:
                     self._log(method, log_url, status, started, note="not JSON / truncated")
                     if may_retry and attempt < self.retries:
@@ -242,7 +253,7 @@ class HttpClient:
         if hasattr(response, "parsed_json"):
             return response.parsed_json
         try:  # raise_for_status=False and a 4xx/5xx: parse what there is
-            return response.json()
+            return json_body(response)
         except ValueError:
             raise ExternalServiceError(
                 self.service,

@@ -24,7 +24,7 @@ from django.core.cache import cache
 from django.utils.translation import gettext
 
 from backoffice.core.exceptions import ExternalServiceError
-from backoffice.core.http import HttpClient, RetryRule, error_title
+from backoffice.core.http import HttpClient, RetryRule, error_title, json_body
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ class AlStyleClient:
             raise ExternalServiceError(SERVICE, f"cart {action}: {exc.message}") from None
         status = response.status_code
         try:
-            data = response.json()
+            data = json_body(response)
         except ValueError:
             data = None
         text = supplier_text(data)

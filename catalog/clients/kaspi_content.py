@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils.translation import gettext
 
 from backoffice.core.exceptions import ExternalServiceError
-from backoffice.core.http import HttpClient, error_title
+from backoffice.core.http import HttpClient, error_title, json_body
 
 SERVICE = "Kaspi content"
 
@@ -75,7 +75,7 @@ class KaspiContentClient(HttpClient):
         response = self.request(
             "POST", "products/import", data=body.encode(), headers={"Content-Type": "text/plain"}
         )
-        return response.json()
+        return json_body(response)
 
     def import_status(self, code: str) -> dict:
         return self._get("products/import", i=code)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from backoffice.core.exceptions import ExternalServiceError
-from backoffice.core.http import HttpClient, build_session, retry_after_seconds
+from backoffice.core.http import HttpClient, build_session, json_body, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ class KaspiOffersClient:
                         raise MarketUnknown(f"HTTP {status}", status=status)
                     else:
                         try:
-                            data = response.json()
+                            data = json_body(response)
                         except ValueError:
                             kind = response.headers.get("Content-Type", "")
                             problems.append(

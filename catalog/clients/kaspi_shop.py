@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from backoffice.core.exceptions import ExternalServiceError, ServiceTimeout
-from backoffice.core.http import HttpClient, error_title
+from backoffice.core.http import HttpClient, error_title, json_body
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +221,6 @@ class KaspiShopClient(HttpClient):
         }
         response = self.request("POST", "orders", json=body, headers=headers or {})
         try:
-            return response.json()
+            return json_body(response)
         except ValueError:
             return {}

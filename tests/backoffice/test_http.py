@@ -197,3 +197,20 @@ def test_before_attempt_runs_before_every_attempt_retries_included(mocked_http):
 
     client.get_json("x")
     assert slots == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/html", '{"name": "Ноутбук «Демо»"}'.encode()),  # PHP's default type, no charset
+        ("text/plain", '{"name": "Ноутбук «Демо»"}'.encode()),
+        ("application/json", '{"name": "Ноутбук «Демо»"}'.encode()),
+        ("application/json; charset=windows-1251", '{"name": "Ноутбук «Демо»"}'.encode("cp1251")),
+    ],
+)
+def test_json_keeps_its_cyrillic_whatever_the_content_type_says(mocked_http, content_type, body):
+    """JSON is UTF-8 unless the answer names another charset; requests alone reads any
+    text/* answer without a charset as ISO-8859-1 («ÐÐ¾ÑÑÐ±ÑÐº»)."""
+    client, _sleeps = make_client()
+    mocked_http.get(URL + "item", body=body, content_type=content_type)
+    assert client.get_json("item") == {"name": "Ноутбук «Демо»"}
