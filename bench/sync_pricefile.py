@@ -39,6 +39,11 @@ def peak_rss_since_reset_mb() -> float:
     return 0.0
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # no access log between the figures
+        pass
+
+
 def write_yml(path: Path, n: int) -> None:
     with path.open("w", encoding="utf-8") as out:
         out.write('<?xml version="1.0" encoding="UTF-8"?>\n<yml_catalog date="2026-12-01">')
@@ -83,8 +88,7 @@ def main():
         f"YML file: {N} offers, {path.stat().st_size / 1e6:.1f} MB, written in "
         f"{time.perf_counter() - started:.1f} s"
     )
-    handler = partial(SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None
+    handler = partial(QuietHandler, directory=str(directory))
     server = ThreadingHTTPServer(("127.0.0.1", PORT), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/price.xml"
