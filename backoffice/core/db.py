@@ -16,6 +16,7 @@ No model instances are made (~100 µs each for a 35-field model). It
 returns the number of rows, not primary keys, and sends no signals.
 """
 
+import itertools
 import json
 from decimal import Decimal
 
@@ -145,3 +146,56 @@ def refresh_statistics(*models, using: str | None = None, floor: int = 1000) -> 
         for table in due:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
     return due
+
+
+def update_rows(
+    model, rows: list[dict], columns: list[str], *, using: str | None = None, batch_size=5000
+) -> None:
+    """UPDATE many rows by id, each with its own values, in a few statements.
+
+    `bulk_update` builds one CASE per column over the batch (quadratic; 50,000 SKUs took
+    over a minute). On PostgreSQL each batch travels as one JSON parameter expanded by
+    json_populate_recordset (as backoffice.core.db.insert_rows does); elsewhere executemany.
+    """
+    connection = connections[using or router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    fields = [model._meta.get_field(name) for name in columns]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
+            # Only quoted model identifiers are formatted in; rows travel as one parameter.
+            sql = (
+                f"UPDATE {table} AS t SET {sets} "  # noqa: S608
+                f"FROM json_populate_recordset(NULL::{table}, %s) AS v WHERE t.id = v.id"
+            )
+            renamed = [(f.attname, f.column) for f in fields if f.attname != f.column]
+            rows = iter(rows)
+            while batch := list(itertools.islice(rows, batch_size)):
+                for row in batch:
+                    for attname, column in renamed:
+                        row[column] = row.pop(attname)
+                cursor.execute(sql, [json.dumps(batch, ensure_ascii=False, default=str)])
+        else:
+            sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+            sql = f"UPDATE {table} SET {sets} WHERE id = %s"  # noqa: S608
+            cursor.executemany(
+                sql,
+                (
+                    [f.get_db_prep_save(row[f.attname], connection) for f in fields] + [row["id"]]
+                    for row in rows
+                ),
+            )
+
+
+def update_objects(model, objects, fields: list[str], *, using: str | None = None) -> int:
+    """`bulk_update(objects, fields)` through `update_rows`: each object's `fields` written
+    by id in a few statements instead of one CASE per column (quadratic in the batch; a
+    reprice of 9,000 products spent 13.6 of 14.2 s there). Returns how many objects."""
+    objects = list(objects)
+    if not objects:
+        return 0
+    attnames = [model._meta.get_field(name).attname for name in fields]
+    rows = [{"id": obj.pk, **{name: getattr(obj, name) for name in attnames}} for obj in objects]
+    update_rows(model, rows, attnames, using=using)
+    return len(objects)

@@ -36,7 +36,7 @@ from types import SimpleNamespace
 from django.db import connection, transaction
 from django.utils import timezone
 
-from backoffice.core.db import allocate_ids, insert_rows, refresh_statistics
+from backoffice.core.db import allocate_ids, insert_rows, refresh_statistics, update_objects
 
 from ..models import Brand, Category, Product, Supplier, SupplierOffer
 from ..rules import has_price
@@ -203,7 +203,7 @@ def upsert_offers(
                 offer.product_id = ids[offer.article]
         affected: set[int] = {o.product_id for o in updated if o.product_id} - set(created)
         if updated:
-            SupplierOffer.objects.bulk_update(updated, [*OFFER_FIELDS, "product"])
+            update_objects(SupplierOffer, updated, [*OFFER_FIELDS, "product"])
         if created:
             _link_chosen(supplier, created)
         if new_rows:
@@ -469,7 +469,8 @@ def apply_stock(
     run.count("updated", len(changed))
     if changed and not dry_run:
         with transaction.atomic():
-            SupplierOffer.objects.bulk_update(
+            update_objects(
+                SupplierOffer,
                 changed,
                 ["dealer_price", "retail_price", "quantity", "quantity_raw", "price_on_request"]
                 + ["warehouse_stock", "data_hash"],
@@ -580,7 +581,7 @@ def write_snapshots(product_ids, *, lookups: Lookups | None = None) -> int:
             lookups.pricer.apply(product)
             changed.append(product)
         if changed:
-            Product.objects.bulk_update(changed, SNAPSHOT_FIELDS + PRICING_FIELDS)
+            update_objects(Product, changed, SNAPSHOT_FIELDS + PRICING_FIELDS)
             written += len(changed)
     return written
 

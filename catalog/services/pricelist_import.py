@@ -21,7 +21,6 @@ A rule finding several products is narrowed by the later rules and the brand (co
 import csv
 import hashlib
 import io
-import itertools
 import json
 import logging
 import re
@@ -32,12 +31,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.core.audit import audit
-from backoffice.core.db import insert_rows
+from backoffice.core.db import insert_rows, update_rows
 
 from ..models import LegacyOffer, PriceListImport, Product, PublishedOffer
 from ..pricelists import OldOffer, PriceListError, PriceListReader
@@ -533,44 +532,6 @@ def _apply(result: ImportResult, *, path, user, now, index: ProductIndex, existi
             after={"counts": result.counts, "skus_changed": result.changed_skus},
             note=result.source[:200],
         )
-
-
-def update_rows(model, rows: list[dict], columns: list[str], *, batch_size: int = 5000) -> None:
-    """UPDATE many rows by id, each with its own values, in a few statements.
-
-    `bulk_update` builds one CASE per column over the batch (quadratic; 50,000 SKUs took
-    over a minute). On PostgreSQL each batch travels as one JSON parameter expanded by
-    json_populate_recordset (as backoffice.core.db.insert_rows does); elsewhere executemany.
-    """
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    fields = [model._meta.get_field(name) for name in columns]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
-            # Only quoted model identifiers are formatted in; rows travel as one parameter.
-            sql = (
-                f"UPDATE {table} AS t SET {sets} "  # noqa: S608
-                f"FROM json_populate_recordset(NULL::{table}, %s) AS v WHERE t.id = v.id"
-            )
-            renamed = [(f.attname, f.column) for f in fields if f.attname != f.column]
-            rows = iter(rows)
-            while batch := list(itertools.islice(rows, batch_size)):
-                for row in batch:
-                    for attname, column in renamed:
-                        row[column] = row.pop(attname)
-                cursor.execute(sql, [json.dumps(batch, ensure_ascii=False, default=str)])
-        else:
-            sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-            sql = f"UPDATE {table} SET {sets} WHERE id = %s"  # noqa: S608
-            cursor.executemany(
-                sql,
-                (
-                    [f.get_db_prep_save(row[f.attname], connection) for f in fields] + [row["id"]]
-                    for row in rows
-                ),
-            )
 
 
 def _values(row: Row) -> dict:

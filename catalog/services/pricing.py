@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from backoffice.core.audit import audit, snapshot
+from backoffice.core.db import update_objects
 
 from ..models import Category, CityPrice, KaspiCommission, PriceRule, Product
 from ..rules import has_price
@@ -263,7 +264,7 @@ def reprice_products(*, queryset=None, approve: bool = False, batch_size: int = 
 def _save_prices(products: list[Product]) -> int:
     if products:
         with transaction.atomic():
-            Product.objects.bulk_update(products, PRICING_FIELDS)
+            update_objects(Product, products, PRICING_FIELDS)
     return len(products)
 
 
