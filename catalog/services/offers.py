@@ -536,6 +536,16 @@ def snapshot_values(offer, lookups: Lookups, *, alstyle: bool, create: bool) -> 
     return values
 
 
+def naming_offer(product: Product, supplied: list, lookups: Lookups):
+    """The offer the product was made from: the one whose product article it carries
+    (`product_article`), else its earliest offer. Not simply the earliest `first_seen`: an
+    offer that waited in the match queue for weeks is older than the product it joins."""
+    for offer in supplied:
+        if product_article(lookups.supplier(offer.supplier_id), offer.article) == product.article:
+            return offer
+    return min(supplied, key=lambda o: (o.first_seen, o.pk))
+
+
 def naming_values(offer, lookups: Lookups) -> dict:
     """The product columns that name it, from `offer` (the product's first offer)."""
     return {
@@ -567,7 +577,7 @@ def write_snapshots(product_ids, *, lookups: Lookups | None = None) -> int:
                 continue
             alstyle = lookups.supplier(offer.supplier_id).code == Supplier.ALSTYLE
             values = snapshot_values(offer, lookups, alstyle=alstyle, create=True)
-            origin = min(supplied, key=lambda o: (o.first_seen, o.pk))
+            origin = naming_offer(product, supplied, lookups)
             if origin.pk != offer.pk:
                 # The name Kaspi knows the product by stays when the chosen offer switches
                 # supplier: name, full name and brand follow the offer it was made from.

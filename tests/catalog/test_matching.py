@@ -282,3 +282,28 @@ def test_the_name_stays_when_the_chosen_offer_switches_supplier(acme):
     product.refresh_from_db()
     assert product.offer.supplier_id == acme.pk
     assert product.name == "Ноутбук Lenovo X1"
+
+
+def test_an_offer_linked_from_the_queue_weeks_later_does_not_rename_the_product(acme):
+    """The queued offer was first seen before the product existed; linking it by hand
+    must not make it the product's "first" offer and rename the product."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    alstyle = Supplier.alstyle()
+    Supplier.objects.filter(pk=acme.pk).update(create_unmatched=False)
+    acme.refresh_from_db()
+    upsert(acme, record("Q1", part_number="CAB-1", brand="", name="CABLE acme name"))
+    queued = offer_of(acme, "Q1")
+    assert queued.product_id is None  # matches nothing: waits for staff
+    SupplierOffer.objects.filter(pk=queued.pk).update(
+        first_seen=timezone.now() - timedelta(days=30)
+    )
+    upsert(alstyle, record("8001", part_number="CAB-1", brand="Demo", name="Кабель Al-Style"))
+    product = Product.objects.get(article="8001")
+
+    matching.link_offer(offer=offer_of(acme, "Q1"), product=product)
+
+    product.refresh_from_db()
+    assert product.name == "Кабель Al-Style"
