@@ -673,6 +673,8 @@ class CheckedSink:
         self.error: BaseException | None = None
         self.offer_tags = 0
         self._tail = b""
+        self._head = b""  # the first bytes written, and the last: the file's two ends
+        self._end = b""
         self._check = None
         if (check or settings.FEED_OUTPUT_CHECK) == "expat":
             self._check = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
@@ -704,6 +706,7 @@ class CheckedSink:
                 self._check.wait()
             raise self.error
         if self._check is None:
+            self._check_ends()
             return self.offer_tags
         out, err = self._check.communicate(timeout=CHECK_TIMEOUT)
         try:
@@ -734,6 +737,17 @@ class CheckedSink:
             self._queue.put(None)
             self._worker.join()
 
+    HEAD = b"<?xml version='1.0' encoding='utf-8'?>\n<kaspi_catalog xmlns=\"kaspiShopping\""
+    END = FOOTER.encode()
+
+    def _check_ends(self) -> None:
+        """The file begins with the declaration and our root start tag and ends with the
+        closing tags: a writer stopped or gone wrong mid-way is not published."""
+        if not self._head.startswith(self.HEAD):
+            raise OutputCheckError("the file does not start with the price list's root element")
+        if self._end != self.END:
+            raise OutputCheckError("the file does not end with </offers></kaspi_catalog>")
+
     def _count_offers(self, data: bytes) -> None:
         """Offer start tags in the bytes; a tag cut between two writes is counted once
         (`<` inside text and attributes is always escaped, so each is a tag)."""
@@ -759,6 +773,9 @@ class CheckedSink:
                 else:
                     self.body.update(data)
                 self._count_offers(data)
+                if len(self._head) < len(self.HEAD):
+                    self._head += data[: len(self.HEAD) - len(self._head)]
+                self._end = (self._end + data[-len(self.END) :])[-len(self.END) :]
                 if self.gz is not None:
                     self.gz.write(data)
                 if pipe is not None:

@@ -22,6 +22,7 @@ from catalog.feedxml import (
     OutputCheck,
     OutputCheckError,
     escape,
+    header,
 )
 from catalog.models import FeedBuild, Product, PublishedOffer
 from catalog.services import feed as feed_module
@@ -331,7 +332,8 @@ def test_the_expat_check_also_refuses_bytes_that_are_not_well_formed(monkeypatch
 
 def test_offer_tags_are_counted_once_however_the_writes_cut_them():
     doc = (
-        b"<?xml version='1.0'?><kaspi_catalog><offers>"
+        header("2026-12-01T12:00:00+05:00").encode()
+        + b"<offers>"
         + b"".join(b'<offer sku="S%d"><model>m</model></offer>' % i for i in range(40))
         + b"</offers></kaspi_catalog>"
     )
@@ -340,6 +342,24 @@ def test_offer_tags_are_counted_once_however_the_writes_cut_them():
         for start in range(0, len(doc), step):
             sink.write(doc[start : start + step])
         assert sink.close() == 40, step
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (lambda b: b[: b.rindex(b"</offers>")], "does not end with"),  # the footer lost
+        (lambda b: b[b.index(b"<offers>") :], "does not start with"),  # the header lost
+    ],
+)
+def test_the_writer_check_refuses_a_file_without_its_two_ends(cut, message):
+    doc = (
+        header("2026-12-01T12:00:00+05:00").encode()
+        + b'<offers><offer sku="S1"><model>m</model></offer></offers></kaspi_catalog>'
+    )
+    sink = feed_module.CheckedSink(io.BytesIO(), check="writer")
+    sink.write(cut(doc))
+    with pytest.raises(OutputCheckError, match=message):
+        sink.close()
 
 
 class _Writes:
