@@ -64,19 +64,10 @@ def push_cards_task(run_id, user_id=None) -> str:
     """Validate and upload the cards of the products staff ticked («Загрузить карточки в
     Kaspi»), as its run. A task queued before card uploads were runs (product ids and the
     user's id) is turned into such a run first, so a deploy drops no queued upload."""
-    from django.contrib.auth import get_user_model
-
-    from backoffice.core.runs import create_run
-    from backoffice.models import SyncRun
-
-    from .services.cards import MAX_UPLOAD_PRODUCTS, run_card_upload
+    from .services.cards import run_card_upload, run_for_legacy_upload
 
     if isinstance(run_id, list | tuple):
-        user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-        ids = sorted(run_id)[:MAX_UPLOAD_PRODUCTS]
-        run_id = create_run(
-            kind=SyncRun.Kind.CARD_UPLOAD, triggered_by="user", user=user, params={"products": ids}
-        ).pk
+        run_id = run_for_legacy_upload(run_id, user_id).pk
     return task_result(run_card_upload(run_id=run_id))
 
 

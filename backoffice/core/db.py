@@ -20,7 +20,7 @@ import itertools
 import json
 from decimal import Decimal
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 _PREPARED_TYPES = {"JSONField", "DateTimeField", "DateField", "DecimalField", "TimeField"}
@@ -134,6 +134,14 @@ def refresh_statistics(*models, using: str | None = None, floor: int = 1000) -> 
     none for a routine sync. Other databases: nothing to do."""
     connection = connections[using or router.db_for_write(models[0])]
     if connection.vendor != "postgresql":
+        return []
+    if connection.in_atomic_block:
+        # Inside a transaction its own rows are not counted yet and ANALYZE would hold its
+        # lock until the commit: run once it is committed.
+        transaction.on_commit(
+            lambda: refresh_statistics(*models, using=connection.alias, floor=floor),
+            using=connection.alias,
+        )
         return []
     tables = [model._meta.db_table for model in models]
     with connection.cursor() as cursor:

@@ -97,21 +97,13 @@ def feed_fetch_lines(kaspi, other) -> list[str]:
 
 
 def _unpriced_line() -> str:
-    """Listed products that no price rule prices are not in the price list: say how many,
-    and whether it is because no active rule exists at all (a new shop). Products whose
-    supplier price is "on request" are left out: they have no price on purpose."""
-    from catalog.models import PriceRule, Product
+    """The price-list card's line about listed products without a Kaspi price."""
+    from catalog.services.pricing import unpriced_products
 
-    unpriced = Product.objects.filter(
-        listed=True,
-        kaspi_enabled=True,
-        price_on_request=False,  # "price on request" at the supplier: unpriced on purpose
-        kaspi_price__isnull=True,
-        manual_price__isnull=True,
-    ).count()
+    unpriced, any_rule = unpriced_products()
     if not unpriced:
         return ""
-    if not PriceRule.objects.filter(active=True).exists():
+    if not any_rule:
         return _(
             "%(n)d products have no Kaspi price because no active price rule exists: add one "
             "in Catalog → Price rules"

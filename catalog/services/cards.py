@@ -545,6 +545,22 @@ def request_card_upload(*, products, user=None, triggered_by: str = "user"):
     return run, True
 
 
+def run_for_legacy_upload(product_ids, user_id=None) -> SyncRun:
+    """The run for a card upload task queued in the old form (product ids, the user's id)
+    before uploads were runs; a task handed out twice finds the run made the first time."""
+    from django.contrib.auth import get_user_model
+
+    ids = sorted(product_ids)[:MAX_UPLOAD_PRODUCTS]
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    params = {"products": ids, "legacy_task": True}
+    earlier = SyncRun.objects.filter(
+        kind=SyncRun.Kind.CARD_UPLOAD, params=params, user=user
+    ).first()
+    if earlier is not None:
+        return earlier
+    return create_run(kind=SyncRun.Kind.CARD_UPLOAD, triggered_by="user", user=user, params=params)
+
+
 def upload_selection(params: dict):
     """The products of a card upload run: the ticked ones (`products`), or, for the
     command, the mapped products on sale (`category`: a supplier id, `only_missing`)."""

@@ -840,7 +840,7 @@ def _digests_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.digests")
 
 
-def _remember_digests(target: Path, sink: CheckedSink) -> None:
+def _remember_digests(target: Path, sink: CheckedSink, full: str | None = None) -> None:
     """Note the body and full sha256 of the file just published, with its inode, size
     and mtime: the next build compares digests instead of reading 25 MB again. A note that
     does not match the file on disk (replaced, touched) is ignored."""
@@ -851,7 +851,7 @@ def _remember_digests(target: Path, sink: CheckedSink) -> None:
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
             "body": sink.body.hexdigest(),
-            "full": sink.full.hexdigest(),
+            "full": full or sink.full.hexdigest(),
         }
         fd, tmp_name = tempfile.mkstemp(prefix=".kaspi-", suffix=".digests.tmp", dir=target.parent)
         with os.fdopen(fd, "w") as handle:
@@ -936,6 +936,8 @@ def build_feed(
             published_date, digest = twin
             os.unlink(tmp_name)
             tmp_name = None
+            if _known_digests(target, target.stat()) is None:  # read in full this time
+                _remember_digests(target, sink, full=digest)
             logger.info("price list unchanged since %s: nothing published", published_date)
         else:
             digest = sink.full.hexdigest()

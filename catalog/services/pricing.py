@@ -261,6 +261,20 @@ def reprice_products(*, queryset=None, approve: bool = False, batch_size: int = 
     return counts
 
 
+def unpriced_products() -> tuple[int, bool]:
+    """(listed products no rule prices, whether any active price rule exists): they are not
+    in the price list. Products whose supplier price is "on request" are left out (they
+    have no price on purpose), as are those with a manual price."""
+    unpriced = Product.objects.filter(
+        listed=True,
+        kaspi_enabled=True,
+        price_on_request=False,
+        kaspi_price__isnull=True,
+        manual_price__isnull=True,
+    ).count()
+    return unpriced, PriceRule.objects.filter(active=True).exists()
+
+
 def _save_prices(products: list[Product]) -> int:
     if products:
         with transaction.atomic():

@@ -262,7 +262,10 @@ def link_missing_categories(category_map: dict[int, int]) -> int:
             by_category.setdefault(category_map[int(code)], []).append(pk)
     linked = 0
     for category_id, ids in by_category.items():
-        linked += Product.objects.filter(pk__in=ids, category=None).update(category_id=category_id)
+        for start in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
+            linked += Product.objects.filter(pk__in=ids[start : start + 500], category=None).update(
+                category_id=category_id
+            )
     if linked:
         logger.info("%d products without a category linked to their Al-Style category", linked)
     return linked

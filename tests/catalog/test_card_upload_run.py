@@ -232,3 +232,7 @@ def test_a_task_queued_before_card_uploads_were_runs_still_uploads_as_a_run(
     assert run.user == admin_user
     assert run.counts["sent"] == 2
     assert len(mocked_http.calls) == 1
+    # The same old task handed out twice: its run is found, nothing is sent again.
+    push_cards_task([p.pk for p in products], admin_user.pk)
+    assert SyncRun.objects.filter(kind=SyncRun.Kind.CARD_UPLOAD).count() == 1
+    assert len(mocked_http.calls) == 1
