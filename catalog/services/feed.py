@@ -42,7 +42,8 @@ from django.conf import settings
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from lxml import etree
 
 from backoffice.core.exceptions import BackofficeError
@@ -79,8 +80,12 @@ class FeedError(BackofficeError):
 
 
 class FeedValidationError(FeedError):
-    def __init__(self, errors: list[str]):
+    """Why a build was not published; the messages are staff's (the shop's language).
+    `shrink`: held back because the offers on sale fell below the floor (FeedBuild HELD)."""
+
+    def __init__(self, errors: list[str], *, shrink: bool = False):
         self.errors = errors
+        self.shrink = shrink
         super().__init__("; ".join(errors[:5]) + (" …" if len(errors) > 5 else ""))
 
 
@@ -401,12 +406,16 @@ def write_feed(
     company = xml_text(settings.KASPI_COMPANY_NAME)
     merchant = xml_text(settings.KASPI_MERCHANT_ID)
     if not company or not merchant:
-        raise FeedValidationError(["KASPI_COMPANY_NAME and KASPI_MERCHANT_ID must be set"])
+        with translation.override(settings.LANGUAGE_CODE):
+            raise FeedValidationError([_("KASPI_COMPANY_NAME and KASPI_MERCHANT_ID must be set")])
     plan = store_plan()
     stores = plan.stores
     bad_stores = [s for s in stores if XML_ILLEGAL.search(s) or "\n" in s or "\r" in s]
     if not stores or bad_stores:
-        raise FeedValidationError([f"KASPI_STORE_ID holds no usable pickup point: {stores!r}"])
+        with translation.override(settings.LANGUAGE_CODE):
+            raise FeedValidationError(
+                [_("KASPI_STORE_ID holds no usable pickup point: %(stores)s") % {"stores": stores}]
+            )
     store_ids = [escape(store, attribute=True) for store in stores]
     sells = plan.sells
     by_warehouse = {}
@@ -628,13 +637,14 @@ def validate_feed_file(path: Path) -> dict:
     try:
         offers = count_valid_offers(str(path), feed_schema())
     except (etree.XMLSyntaxError, FeedCheckError) as exc:
-        raise FeedValidationError([f"not a valid price list: {exc}"]) from None
+        raise FeedValidationError([_not_valid(exc)]) from None
     return _checked(offers)
 
 
 def _checked(offers: int) -> dict:
     if offers == 0:
-        raise FeedValidationError(["the price list has no offers"])
+        with translation.override(settings.LANGUAGE_CODE):
+            raise FeedValidationError([_("the price list has no offers")])
     return {"offers": offers}
 
 
@@ -911,16 +921,15 @@ def build_feed(
             try:
                 offers = sink.close()
             except OutputCheckError as exc:
-                raise FeedValidationError([f"not a valid price list: {exc}"]) from None
+                raise FeedValidationError([_not_valid(exc)]) from None
             clock("finish check + gzip")
             stream.flush()
             if offers != stats.offers + stats.legacy:
-                raise FeedValidationError(
-                    [
-                        f"not a valid price list: the file holds {offers} offers, the writer "
-                        f"counted {stats.offers + stats.legacy}"
-                    ]
-                )
+                with translation.override(settings.LANGUAGE_CODE):
+                    reason = _(
+                        "the file holds %(found)d offers, the writer counted %(written)d"
+                    ) % {"found": offers, "written": stats.offers + stats.legacy}
+                raise FeedValidationError([_not_valid(reason)])
             checked = _checked(offers)
             if run:
                 heartbeat(run, done=stats.offers)
@@ -987,10 +996,14 @@ def build_feed(
         "unchanged": twin is not None,
     }
     if stats.skipped:
-        build.errors = [
-            f"skipped offers with a bad SKU or no name, price, stock or pre-order days: "
-            f"{', '.join(stats.skipped[:20])}"
-        ]
+        with translation.override(settings.LANGUAGE_CODE):
+            build.errors = [
+                _(
+                    "skipped offers with a bad SKU or no name, price, stock or pre-order "
+                    "days: %(skus)s"
+                )
+                % {"skus": ", ".join(stats.skipped[:20])}
+            ]
     _finish(build, run, failed=False)
     clock("finish")
     logger.info(
@@ -1018,9 +1031,6 @@ class _Phases:
             self.last = now
 
 
-SHRINK_MARK = "offer count fell"
-
-
 def _check_shrink(available: int, *, force: bool) -> None:
     """Hold the file back when the offers on sale (available="yes") fell below the floor.
 
@@ -1034,17 +1044,28 @@ def _check_shrink(available: int, *, force: bool) -> None:
         return
     floor = previous.offers_available * settings.FEED_SHRINK_FLOOR
     if available < floor:
-        raise FeedValidationError(
-            [
-                f"{SHRINK_MARK} from {previous.offers_available} to {available} offers on sale "
-                f"(below {settings.FEED_SHRINK_FLOOR:.0%} of the last published file); "
-                "held back: check the catalog sync, or rebuild with force"
-            ]
-        )
+        with translation.override(settings.LANGUAGE_CODE):
+            message = _(
+                "offer count fell from %(before)d to %(now)d offers on sale (below %(floor)s "
+                "of the last published file); held back: check the catalog sync, or rebuild "
+                "with force"
+            ) % {
+                "before": previous.offers_available,
+                "now": available,
+                "floor": f"{settings.FEED_SHRINK_FLOOR:.0%}",
+            }
+        raise FeedValidationError([message], shrink=True)
 
 
 def _is_shrink(exc: FeedValidationError) -> bool:
-    return any(message.startswith(SHRINK_MARK) for message in exc.errors)
+    return exc.shrink
+
+
+def _not_valid(reason) -> str:
+    """ "Not a valid price list: …" in the shop's language (the reason itself may be the
+    parser's own words)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("not a valid price list: %(reason)s") % {"reason": reason}
 
 
 def _digest(path: Path) -> tuple[str, int]:

@@ -245,6 +245,22 @@ def test_shrink_guard_holds_back_and_force_publishes():
     assert len(offers()) == 3
 
 
+def test_a_held_build_tells_staff_why_in_russian(settings):
+    settings.LANGUAGE_CODE = "ru"
+    for n in range(10):
+        factories.product(article=str(n), sku=f"AS{n}", kaspi_price=5000)
+    build_feed()
+    Product.objects.exclude(article__in=["0", "1", "2"]).update(kaspi_enabled=False)
+    PublishedOffer.objects.exclude(product__article__in=["0", "1", "2"]).delete()
+
+    with pytest.raises(FeedValidationError):
+        build_feed()
+
+    held = FeedBuild.objects.first()
+    assert held.status == FeedBuild.Status.HELD
+    assert held.errors[0].startswith("число предложений в продаже упало с 10 до 3")
+
+
 def test_write_error_keeps_the_old_file(monkeypatch):
     factories.product(article="1", sku="AS1", kaspi_price=5000)
     build_feed()
