@@ -275,6 +275,10 @@ class SupplierPurchase(models.Model):
     supplier_status = models.CharField(_("Al-Style status"), max_length=32, blank=True)
     supplier_checked_at = models.DateTimeField(_("Al-Style status read"), null=True, blank=True)
     lines = models.JSONField(_("lines"), default=list)
+    # Our products this purchase buys (ids), recorded when it is planned: what the order
+    # is bought by, whatever the lines' chosen offers become later. Order lines are
+    # re-created on each Kaspi import, products stay.
+    products = models.JSONField(_("products"), default=list, blank=True)
     sent = models.JSONField(_("sent to Al-Style"), default=dict, blank=True)
     response = models.TextField(_("Al-Style answer"), blank=True)
     error = models.TextField(_("error"), blank=True)

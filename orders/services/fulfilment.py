@@ -251,8 +251,9 @@ def purchase_reference(order: Order) -> str:
 
 
 def purchase_lines(order: Order, supplier: Supplier | None = None) -> list[dict]:
-    """The lines to buy from `supplier` (every line without one), by supplier article;
-    refused when a line of the order has no product of ours."""
+    """The lines still to buy from `supplier` (every supplier's without one), by supplier
+    article: lines no live purchase of the order covers (see _to_buy); refused when a line
+    of the order has no product of ours."""
     entries = _entries(order)
     missing = [e.offer_code for e in entries if e.product_id is None]
     if missing or not entries:
@@ -260,30 +261,53 @@ def purchase_lines(order: Order, supplier: Supplier | None = None) -> list[dict]
             gettext("order %(code)s: lines without a product: %(lines)s")
             % {"code": order.code, "lines": ", ".join(missing) or gettext("no lines")}
         )
-    lines = []
+    return [
+        {"article": article, "quantity": entry.quantity}
+        for entry, _source, article in _to_buy(order, supplier, entries=entries)
+    ]
+
+
+def _covers(purchase: SupplierPurchase, entry: OrderEntry) -> bool:
+    """Whether `purchase` buys the line `entry`: its product is among the products the
+    purchase was planned for. A purchase made before those were recorded (none kept) buys
+    the lines its supplier's chosen offers supply."""
+    if purchase.products:
+        return entry.product_id in purchase.products
+    return line_source(entry)[0].pk == purchase.supplier_id
+
+
+def _to_buy(order: Order, supplier: Supplier | None = None, *, entries=None, live=None):
+    """(entry, supplier, article) of each line with a product that no live purchase of the
+    order covers, from `supplier` when given (by the line's chosen offer now).
+
+    What is bought is what the purchases were made for, not the chosen offers of today:
+    Al-Style's stock drops once we buy, so a line's chosen offer may switch suppliers
+    between the purchase and its settling; the line must not be bought twice, and the
+    order must not wait for a supplier it never needed."""
+    entries = _entries(order) if entries is None else entries
+    if live is None:
+        live = list(SupplierPurchase.objects.filter(order=order, status__in=SupplierPurchase.LIVE))
+    found = []
     for entry in entries:
+        if not entry.product_id or any(_covers(p, entry) for p in live):
+            continue
         source, article = line_source(entry)
         if supplier is None or source.pk == supplier.pk:
-            lines.append({"article": article, "quantity": entry.quantity, "entry": entry})
-    return [{"article": line["article"], "quantity": line["quantity"]} for line in lines]
+            found.append((entry, source, article))
+    return found
 
 
 def suppliers_of(order: Order) -> list[Supplier]:
-    """The suppliers of an order's lines, Al-Style first, then by name."""
-    found = {}
-    for entry in _entries(order):
-        if entry.product_id:
-            supplier, _article = line_source(entry)
-            found[supplier.pk] = supplier
+    """The suppliers of an order's lines still to buy (by their chosen offers), Al-Style
+    first, then by name."""
+    found = {source.pk: source for _entry, source, _article in _to_buy(order)}
     return sorted(found.values(), key=lambda s: (s.code != Supplier.ALSTYLE, s.name))
 
 
 def _expected_sum(order: Order, supplier: Supplier | None = None):
     total = 0
-    for entry in _entries(order):
-        if supplier is not None and entry.product_id and line_source(entry)[0].pk != supplier.pk:
-            continue
-        if not entry.product_id or not entry.product.price1:
+    for entry, _source, _article in _to_buy(order, supplier):
+        if not entry.product.price1:
             return None
         total += entry.product.price1 * entry.quantity
     return total
@@ -416,7 +440,8 @@ def choose_entry(entries, *, kind: str, our_bin: str, wanted: str = "", setting:
 
 def purchase_plan(*, order: Order, client, attorney: str = "", carrier: str = "") -> dict:
     """What an Al-Style purchase would send: lines, submit fields, base URLs and problems."""
-    lines = purchase_lines(order, Supplier.alstyle())
+    alstyle = Supplier.alstyle()
+    lines = purchase_lines(order, alstyle)
     if not lines:
         raise FulfilmentRefused(
             _("order %(code)s has no line from Al-Style") % {"code": order.code}
@@ -452,6 +477,7 @@ def purchase_plan(*, order: Order, client, attorney: str = "", carrier: str = ""
     }
     return {
         "lines": lines,
+        "products": sorted({entry.product_id for entry, _s, _a in _to_buy(order, alstyle)}),
         "submit": submit,
         "attorney": chosen["attorney"],
         "carrier": chosen["carrier"],
@@ -542,6 +568,7 @@ def purchase_from_alstyle(
                     status=SupplierPurchase.Status.UNKNOWN,
                     reference=submit["external_id"],
                     lines=lines,
+                    products=plan["products"],
                     sent={
                         "attorney": plan["attorney"],
                         "delivery": plan["carrier"],
@@ -582,13 +609,9 @@ def make_purchase_list(*, order: Order, supplier: Supplier, user=None) -> Suppli
     live = _live(order, supplier)
     if live is not None:
         raise FulfilmentRefused(_already(order, live))
-    lines = []
-    for entry in _entries(order):
-        if not entry.product_id:
-            continue
-        source, article = line_source(entry)
-        if source.pk != supplier.pk:
-            continue
+    lines, products = [], set()
+    for entry, _source, article in _to_buy(order, supplier):
+        products.add(entry.product_id)
         offer = entry.product.offer
         lines.append(
             {
@@ -611,6 +634,7 @@ def make_purchase_list(*, order: Order, supplier: Supplier, user=None) -> Suppli
                 status=SupplierPurchase.Status.LISTED,
                 reference=purchase_reference(order),
                 lines=lines,
+                products=sorted(products),
                 sent={"expected_sum": _expected_sum(order, supplier)},
                 created_by=user if getattr(user, "pk", None) else None,
             )
@@ -659,14 +683,14 @@ def mark_list_ordered(*, purchase: SupplierPurchase, user=None) -> SupplierPurch
 
 
 def bought_from_every_supplier(order: Order) -> bool:
-    """Whether every supplier of the order's lines is bought from: its cart purchase
-    submitted (Al-Style) or its purchase list ordered by hand."""
-    bought = set(
-        SupplierPurchase.objects.filter(
-            order=order, status__in=SupplierPurchase.BOUGHT
-        ).values_list("supplier_id", flat=True)
-    )
-    return bool(bought) and all(supplier.pk in bought for supplier in suppliers_of(order))
+    """Whether the order is bought: it has live purchases, each of them bought (its cart
+    purchase submitted, or its purchase list ordered by hand), and together they cover every
+    line. Decided from the purchases made, not from the lines' chosen offers of today (those
+    may have switched suppliers since: see _to_buy)."""
+    live = list(SupplierPurchase.objects.filter(order=order, status__in=SupplierPurchase.LIVE))
+    if not live or any(p.status not in SupplierPurchase.BOUGHT for p in live):
+        return False
+    return not _to_buy(order, live=live)
 
 
 def mark_bought_when_complete(*, order: Order, user=None, note: str = "") -> bool:
@@ -700,16 +724,26 @@ def purchase_order(*, order: Order, user=None, client=None, attorney="", carrier
         raise FulfilmentRefused(_not_accepted(order))
     purchase_lines(order)  # every line has a product of ours, else refused as a whole
     results = []
-    suppliers = suppliers_of(order)
+    # The suppliers already purchased from (each refused as "already") and those of the
+    # lines no purchase covers yet: a line whose chosen offer switched suppliers after its
+    # purchase is not bought again.
+    found = {
+        p.supplier_id: p.supplier
+        for p in SupplierPurchase.objects.filter(
+            order=order, status__in=SupplierPurchase.LIVE
+        ).select_related("supplier")
+    }
+    found.update({s.pk: s for s in suppliers_of(order)})
+    suppliers = sorted(found.values(), key=lambda s: (s.code != Supplier.ALSTYLE, s.name))
     # Lists first, Al-Style last. The order becomes "bought from supplier" only once every
     # list is also marked ordered (mark_bought_when_complete), never by the cart alone.
     for supplier in sorted(suppliers, key=lambda s: s.code == Supplier.ALSTYLE):
-        adapter = supplier_adapter(supplier, client)
         try:
+            live = _live(order, supplier)
+            if live is not None:
+                raise FulfilmentRefused(_already(order, live))
+            adapter = supplier_adapter(supplier, client)
             if has_cart(supplier, adapter):
-                live = _live(order, supplier)
-                if live is not None:
-                    raise FulfilmentRefused(_already(order, live))
                 result = purchase_from_alstyle(
                     order=order,
                     user=user,
