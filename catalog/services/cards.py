@@ -35,6 +35,8 @@ from ..models import (
     KaspiAttribute,
     KaspiCategory,
     Product,
+    Supplier,
+    SupplierOffer,
 )
 
 logger = logging.getLogger(__name__)
@@ -152,17 +154,56 @@ def import_schema() -> dict:
 # --- Supplier card data --------------------------------------------------------------------
 
 
+def alstyle_articles(products) -> tuple[dict[str, Product], list[Product]]:
+    """Al-Style's article of each product (its Al-Style offer's, the listed one first), and
+    the products Al-Style does not supply. A product made from another supplier's price file
+    keeps that supplier's code as its article («acme:A1») even once an Al-Style offer joins
+    it, so Al-Style is never asked by our article; a product with no offer row at all is
+    Al-Style's by our article (as before offers existed)."""
+    products = list(products)
+    alstyle = Supplier.alstyle()
+    offers = {}
+    for offer in SupplierOffer.objects.filter(
+        product__in=[p.pk for p in products], supplier=alstyle
+    ).order_by("-listed", "pk"):
+        offers.setdefault(offer.product_id, offer.article)
+    with_offers = set(
+        SupplierOffer.objects.filter(product__in=[p.pk for p in products])
+        .values_list("product_id", flat=True)
+        .distinct()
+    )
+    by_article, not_alstyle = {}, []
+    for product in products:
+        if product.pk in offers:
+            by_article[offers[product.pk]] = product
+        elif product.pk not in with_offers:
+            by_article[product.article] = product
+        else:
+            not_alstyle.append(product)
+    return by_article, not_alstyle
+
+
 def refresh_details(products, *, client=None, chunk: int | None = None, run=None) -> int:
-    """Fetch images, description, weight and properties from Al-Style for `products`
-    (with `run`, its progress is recorded after each call)."""
+    """Fetch images, description, weight and properties from Al-Style for `products`, asked
+    by their Al-Style offers' articles (alstyle_articles); products without an Al-Style
+    offer are skipped and, with `run`, counted and named in its report (with `run`, its
+    progress is recorded after each call)."""
     from ..suppliers.alstyle import alstyle_client
 
-    client = client or alstyle_client()
     chunk = chunk or settings.ALSTYLE_DETAILS_CHUNK
-    products = list(products)
+    by_article, not_alstyle = alstyle_articles(products)
+    if run is not None and not_alstyle:
+        run.count("not_alstyle", len(not_alstyle))
+        run.report = gettext(
+            "Not Al-Style's (no Al-Style offer), not fetched: %(n)d product(s): %(skus)s"
+        ) % {"n": len(not_alstyle), "skus": ", ".join(p.sku for p in not_alstyle[:50])}
+    if not by_article:
+        return 0
+    client = client or alstyle_client()
+    articles = list(by_article)
     done = 0
-    for start in range(0, len(products), chunk):
-        part = {p.article: p for p in products[start : start + chunk]}
+    for start in range(0, len(articles), chunk):
+        part = {a: by_article[a] for a in articles[start : start + chunk]}
         for item in client.element_info(list(part)):
             product = part.get(str(item.get("article")))
             if product is None:
@@ -171,7 +212,7 @@ def refresh_details(products, *, client=None, chunk: int | None = None, run=None
             product.save(update_fields=["details"])
             done += 1
         if run is not None:
-            heartbeat(run, done=min(start + chunk, len(products)), total=len(products))
+            heartbeat(run, done=min(start + chunk, len(articles)), total=len(articles))
     return done
 
 
