@@ -217,6 +217,9 @@ PRICEFILE_MAX_MB = env.int("PRICEFILE_MAX_MB", default=200)
 # The admin preview of the first rows runs inside a web request: a YML or CSV file is read
 # only until the rows are found, an XLSX file (a zip, read whole) only up to this size.
 PRICEFILE_PREVIEW_MAX_MB = env.float("PRICEFILE_PREVIEW_MAX_MB", default=20.0)
+# ... and for at most this many seconds in all (also each read's timeout), not the sync's
+# PRICEFILE_READ_TIMEOUT: a slow file server must not hold a web worker for minutes.
+PRICEFILE_PREVIEW_SECONDS = env.float("PRICEFILE_PREVIEW_SECONDS", default=15.0)
 
 # --- Background jobs --------------------------------------------------------------------
 Q_BROKER = env.str("Q_BROKER", default="orm")

@@ -116,7 +116,7 @@ def preview_supplier(supplier: Supplier, *, mapping: dict | None = None, limit: 
     """The first rows of the supplier's file read with `mapping` (default: its own), for
     the admin; writes nothing. The uploaded file, else the file at its URL streamed: a YML
     or CSV file only until `limit` rows are parsed, an XLSX file (read whole) only up to
-    PRICEFILE_PREVIEW_MAX_MB; one attempt, PRICEFILE_READ_TIMEOUT seconds in all (see
+    PRICEFILE_PREVIEW_MAX_MB; one attempt, PRICEFILE_PREVIEW_SECONDS in all (see
     download.open_preview). Never raises."""
     from backoffice.core.exceptions import ExternalServiceError
 

@@ -1,5 +1,6 @@
 """Price-file readers: YML, XLSX and CSV golden files, hostile text, bad rows, broken files."""
 
+import io
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,25 @@ def test_xml_safe_stream_replaces_references_cut_by_the_chunk_boundary(size):
 
     assert out == b"<n>a b c&amp;d&#x10FFFF;e f&#65533;</n>" * 50
     assert stream.replaced == 150
+
+
+@pytest.mark.parametrize("size", [-1, None])
+def test_xml_safe_stream_read_without_a_size_returns_all_that_is_left(size):
+    data = b"<n>" + b"a&#11;b\x0b" * 40_000 + b"</n>"  # 320 KB: five 64 KB chunks and more
+    stream = XmlSafeStream(io.BytesIO(data))
+    head = stream.read(10)
+
+    rest = stream.read() if size is None else stream.read(size)
+
+    assert head + rest == b"<n>" + b"a b " * 40_000 + b"</n>"
+    assert stream.read(size) == b""
+    assert stream.replaced == 80_000
+
+
+def test_xml_safe_stream_passes_a_utf16_file_whole_to_read_all():
+    data = "<n>Мышь</n>".encode("utf-16") * 30_000  # about 700 KB
+
+    assert XmlSafeStream(io.BytesIO(data)).read() == data
 
 
 def test_a_utf16_yml_is_passed_to_the_parser_untouched(tmp_path):

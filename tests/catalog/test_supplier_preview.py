@@ -1,9 +1,11 @@
 """The admin preview of a price file by URL reads only what it shows (inside a web request):
 YML and CSV streamed until the first rows are parsed, XLSX (read whole) only up to
-PRICEFILE_PREVIEW_MAX_MB, one attempt within the download's timeouts; nothing written."""
+PRICEFILE_PREVIEW_MAX_MB, one attempt within PRICEFILE_PREVIEW_SECONDS; nothing written."""
 
 import io
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -197,9 +199,9 @@ def test_oversized_xlsx_with_a_content_length_is_refused_before_the_body(
     assert body.served == 0
 
 
-def test_a_trickling_server_is_given_up_on_after_the_read_timeout(mocked_http, by_url, settings):
-    settings.PRICEFILE_READ_TIMEOUT = 0.3
-    # 64 KB chunks at 8 KB per 40 ms: about 0.3 s a chunk, and the rows lie 900 KB in.
+def test_a_trickling_server_is_given_up_on_after_the_preview_seconds(mocked_http, by_url, settings):
+    settings.PRICEFILE_PREVIEW_SECONDS = 0.3
+    # 8 KB per 40 ms, and the rows lie 900 KB in: about 4.5 s to reach them.
     serve(mocked_http, yml(5, categories=20_000), pause=0.04)
 
     started = time.monotonic()
@@ -207,12 +209,16 @@ def test_a_trickling_server_is_given_up_on_after_the_read_timeout(mocked_http, b
 
     assert time.monotonic() - started < 2.0
     assert result["rows"] == []
-    assert "too slowly" in result["error"]
+    assert "too slow" in result["error"]
+    assert "PRICEFILE_PREVIEW_SECONDS" in result["error"]
 
 
-def test_a_silent_server_times_out_once_without_retries(fake_server, settings):
+def test_a_server_silent_before_its_headers_is_tried_once_for_the_preview_seconds(
+    fake_server, settings
+):
     settings.HTTP_CONNECT_TIMEOUT = 1.0
-    settings.PRICEFILE_READ_TIMEOUT = 0.3
+    settings.PRICEFILE_READ_TIMEOUT = 60.0  # the sync's limit plays no part in the preview
+    settings.PRICEFILE_PREVIEW_SECONDS = 0.3
     settings.HTTP_BACKOFF_FACTOR = 0
     fake_server.handler = lambda *args: (200, b"<yml_catalog/>", 2.0)  # answers after 2 s
     supplier = factories.supplier(code="slow", format="yml", url=fake_server.url + "/price.xml")
@@ -221,8 +227,85 @@ def test_a_silent_server_times_out_once_without_retries(fake_server, settings):
     result = preview_supplier(supplier)
 
     assert time.monotonic() - started < 1.5
-    assert "no answer within" in result["error"]
+    assert "too slow" in result["error"]
     assert len(fake_server.requests) == 1  # no retry with backoff inside a web request
+
+
+class SlowFileServer:
+    """A real file server on 127.0.0.1 that answers 200 with a large Content-Length and
+    then, by `mode`: "trickle" (one byte every 0.1 s), "silent" (not a byte of the body)
+    or "mute" (not even the headers), for up to 30 s or until the test ends."""
+
+    def __init__(self):
+        self.mode = "trickle"
+        self.stop = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                try:
+                    if server.mode == "mute":
+                        server.stop.wait(30)
+                        return
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(10 * 1024 * 1024))
+                    self.end_headers()
+                    self.wfile.write(b'<?xml version="1.0"?><yml_catalog><shop><offers>')
+                    self.wfile.flush()
+                    sent = 0  # a preview that never gives up fails the test in 30 s
+                    while server.mode == "trickle" and sent < 300 and not server.stop.wait(0.1):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        sent += 1
+                    server.stop.wait(30)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the preview gave up
+
+        # Port 0: the system picks a free port, so parallel runs never collide.
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/price.xml"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def slow_file_server():
+    server = SlowFileServer()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("mode", ["trickle", "silent", "mute"])
+def test_a_slow_file_server_gets_the_russian_reason_within_the_preview_seconds(
+    slow_file_server, settings, mode
+):
+    settings.LANGUAGE_CODE = "ru"
+    settings.HTTP_CONNECT_TIMEOUT = 1.0
+    settings.PRICEFILE_READ_TIMEOUT = 120.0
+    settings.PRICEFILE_PREVIEW_SECONDS = 1
+    slow_file_server.mode = mode
+    supplier = factories.supplier(code="slowyml", format="yml", url=slow_file_server.url)
+
+    started = time.monotonic()
+    result = preview_supplier(supplier)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 4.0
+    assert result["rows"] == []
+    assert result["error"] == (
+        "Сервер отвечает слишком медленно: предпросмотр не получен за 1 с "
+        "(PRICEFILE_PREVIEW_SECONDS). Запустите синхронизацию («Синхронизировать»): она "
+        "читает файл в фоне."
+    )
 
 
 def test_a_server_error_is_reported_after_one_attempt(mocked_http, by_url):

@@ -19,10 +19,12 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.utils.translation import gettext as _
+from urllib3.exceptions import ReadTimeoutError
 
-from backoffice.core.exceptions import ExternalServiceError
+from backoffice.core.exceptions import ExternalServiceError, ServiceTimeout
 from backoffice.core.http import HttpClient
 from backoffice.core.logging import register_secret
 
@@ -105,6 +107,7 @@ def _get(
     supplier_name: str,
     session: requests.Session | None,
     retries: int | None = None,
+    timeout: tuple[float, float] | None = None,
 ) -> requests.Response:
     """The streamed GET of the file with the supplier's credentials (HTTP errors raised)."""
     secret = credentials(auth_env)
@@ -116,6 +119,8 @@ def _get(
         url = url.replace(TOKEN_PLACEHOLDER, secret)
     elif secret:
         kwargs["headers"] = {"Authorization": f"Bearer {secret}"}
+    if timeout is not None:
+        kwargs["timeout"] = timeout
     client = PriceFileClient(
         supplier_name=supplier_name, auth_env=auth_env, session=session, retries=retries
     )
@@ -176,12 +181,24 @@ class PreviewCut(PriceFileError):
     """The preview stopped reading: the byte cap or the time allowed was reached."""
 
 
+def too_slow_for_preview(seconds: float) -> str:
+    """Why the preview gave up on a slow or silent file server, and what to do instead."""
+    return _(
+        "The file server is too slow: no preview within %(seconds)s s "
+        "(PRICEFILE_PREVIEW_SECONDS). Run a sync («Синхронизировать») instead: it reads the "
+        "file in the background."
+    ) % {"seconds": f"{seconds:g}"}
+
+
 class PreviewStream(io.RawIOBase):
     """The body of the file at a URL as a read-only binary stream that pulls from the
     network only as the parser asks, so a preview of the first rows reads the first
-    rows' bytes and no more. At most `max_bytes` are read and only for `seconds` in all
-    (each network read is bounded by the client's read timeout besides): past either,
-    reading raises PreviewCut with the reason for staff. Use as a context manager (the
+    rows' bytes and no more. At most `max_bytes` are read and only until `deadline`
+    (time.monotonic(); default `seconds` from now): past either, reading raises
+    PreviewCut with the reason for staff. Each network read returns what has arrived
+    (it does not wait for a whole chunk, so a server trickling a byte at a time cannot
+    stretch one read) and waits at most the response's read timeout, so reading stops
+    within about that timeout after the deadline. Use as a context manager (the
     connection is closed on exit); `bytes_read` says how much came over the network."""
 
     def __init__(
@@ -192,17 +209,17 @@ class PreviewStream(io.RawIOBase):
         max_bytes: int,
         seconds: float,
         too_large: str,
+        deadline: float | None = None,
     ):
         super().__init__()
         self.too_large = too_large
         self.response = response
         self.supplier_name = supplier_name
         self.max_bytes = max_bytes
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.monotonic() + seconds if deadline is None else deadline
         self.seconds = seconds
         self.bytes_read = 0
         self.finished = False
-        self._chunks = response.iter_content(PREVIEW_CHUNK)
         self._pending = b""
 
     def readable(self) -> bool:
@@ -240,17 +257,13 @@ class PreviewStream(io.RawIOBase):
         if self.finished:
             return False
         if time.monotonic() > self.deadline:
-            raise PreviewCut(
-                _(
-                    "The file server sends the file too slowly: no preview within %(seconds)d "
-                    "s. Run a sync («Синхронизировать») instead: it reads the file in the "
-                    "background."
-                )
-                % {"seconds": self.seconds}
-            )
+            raise PreviewCut(too_slow_for_preview(self.seconds))
         try:
-            chunk = next(self._chunks, b"")
-        except requests.RequestException as exc:
+            # read1, not iter_content: urllib3's read(amt) waits until `amt` bytes came.
+            chunk = self.response.raw.read1(PREVIEW_CHUNK, decode_content=True) or b""
+        except ReadTimeoutError:
+            raise PreviewCut(too_slow_for_preview(self.seconds)) from None
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             raise ExternalServiceError(
                 self.supplier_name,
                 _("the download was cut off after %(kb)d KB (%(error)s)")
@@ -297,12 +310,27 @@ def open_preview(
     session: requests.Session | None = None,
 ) -> PreviewStream:
     """The file at `url` as a PreviewStream: one attempt (no retries with backoff inside a
-    web request), the download's timeouts, at most PRICEFILE_PREVIEW_MAX_MB read and only
-    for PRICEFILE_READ_TIMEOUT seconds in all. `whole`: the file is needed whole (XLSX), so
-    a Content-Length over the cap is refused before any of the body is read. Raises
-    ExternalServiceError or PriceFileError."""
+    web request), at most PRICEFILE_PREVIEW_MAX_MB read and only for
+    PRICEFILE_PREVIEW_SECONDS in all, the answer's headers included; that is also the read
+    timeout of each network read (the connect timeout is HTTP_CONNECT_TIMEOUT), so a
+    preview waits at most about twice PRICEFILE_PREVIEW_SECONDS for a slow or silent
+    server. `whole`: the file is needed whole (XLSX), so a Content-Length over the cap is
+    refused before any of the body is read. Raises ExternalServiceError or PriceFileError
+    (PreviewCut past the time or the byte cap)."""
+    seconds = settings.PRICEFILE_PREVIEW_SECONDS
+    deadline = time.monotonic() + seconds
     max_bytes = int(settings.PRICEFILE_PREVIEW_MAX_MB * 1024 * 1024)
-    response = _get(url, auth_env=auth_env, supplier_name=supplier_name, session=session, retries=0)
+    try:
+        response = _get(
+            url,
+            auth_env=auth_env,
+            supplier_name=supplier_name,
+            session=session,
+            retries=0,
+            timeout=(settings.HTTP_CONNECT_TIMEOUT, seconds),
+        )
+    except ServiceTimeout:
+        raise PreviewCut(too_slow_for_preview(seconds)) from None
     declared = response.headers.get("Content-Length", "")
     too_large = too_large_for_preview(settings.PRICEFILE_PREVIEW_MAX_MB, whole=whole)
     if whole and declared.isdigit() and int(declared) > max_bytes:
@@ -312,7 +340,8 @@ def open_preview(
         response,
         supplier_name=supplier_name,
         max_bytes=max_bytes,
-        seconds=settings.PRICEFILE_READ_TIMEOUT,
+        seconds=seconds,
+        deadline=deadline,
         too_large=too_large,
     )
 

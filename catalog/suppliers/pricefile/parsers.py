@@ -553,9 +553,19 @@ class XmlSafeStream:
         self._passthrough = False
         self.replaced = 0
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes (a chunk; b"" only at the end); everything left when `size`
+        is negative or None, as io streams do."""
+        if size is None or size < 0:
+            parts = []
+            while part := self._read_chunk(64 * 1024):
+                parts.append(part)
+            return b"".join(parts)
+        return self._read_chunk(size) if size else b""
+
+    def _read_chunk(self, size: int) -> bytes:
         while True:
-            chunk = self._source.read(size if size and size > 0 else 64 * 1024)
+            chunk = self._source.read(size)
             if self._first and chunk:
                 self._first = False
                 self._passthrough = chunk[:2] in (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")
