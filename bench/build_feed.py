@@ -31,6 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def populate():
+    from catalog.models import LegacyOffer, PriceListImport
+
+    # Old offers another bench imported (bench/import_pricelist.py) would join the file.
+    LegacyOffer.objects.all().delete()
+    PriceListImport.objects.all().delete()
     _setup.insert_products(N, lambda i: f"Товар {i} & <demo> «{i % 97}» " + "x" * (i % 40))
 
 

@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -455,3 +456,26 @@ def test_a_repeated_sku_is_written_once_and_an_old_offer_never_repeats_a_product
     assert (stats.offers, stats.legacy) == (2, 1)
     tree = etree.fromstring(out.getvalue())
     assert [o.get("sku") for o in tree.iter(f"{{{NS}}}offer")] == ["AS1", "AS2", "OLD1"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_model_is_written_as_the_cleaning_and_escaping_functions_make_it(settings, seed):
+    """The writer's fast path for plain names (no cleaning, no escaping needed) writes the
+    bytes xml_text + escape would: hostile, plain, spaced and over-long names alike."""
+    settings.FEED_MODEL_MAX_LENGTH = 40
+    rng = random.Random(seed)
+    names = [hostile_text(rng) for _ in range(300)]
+    names += ["Ноутбук Demo 15", "Кабель  USB", " Мышь", "Мышь ", "x" * 39 + " y", "a&b", "Ж" * 80]
+    rows = [
+        (i + 1, f"AS{i}", name, None, 5, 0, True, 0, 5000, True, 5000, None, None, None)
+        for i, name in enumerate(names)
+    ]
+    assert len(rows[0]) == len(ROW_FIELDS)
+    out = io.BytesIO()
+    write_feed(out, rows, now=NOW, brands={})
+    written = dict(
+        re.findall(r'<offer sku="([^"]+)"><model>(.*?)</model>', out.getvalue().decode())
+    )
+    for i, name in enumerate(names):
+        expected = escape(xml_text(name, 40))
+        assert written.get(f"AS{i}") == (expected or None), repr(name)
