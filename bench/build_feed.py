@@ -60,9 +60,9 @@ def naive_baseline(path):
             f"{{{NS}}}availability",
             available="yes",
             storeId="PP1",
-            stockCount=str(row["quantity"]),
+            stockCount=str(row["stock"]),
         )
-        etree.SubElement(offer, f"{{{NS}}}price").text = str(row["kaspi_price"])
+        etree.SubElement(offer, f"{{{NS}}}price").text = str(row["price"])
     Path(path).write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
 
 
