@@ -474,8 +474,21 @@ def card_preview(product: Product) -> CardPreview:
     """build_card plus Kaspi's schema check: everything staff see before an upload."""
     preview = build_card(product)
     if preview.payload:
-        preview.problems += schema_problems([preview.payload]).get(product.sku, [])
+        errors = schema_problems([preview.payload]).get(product.sku, [])
+        preview.problems += _unsaid(preview.problems, errors)
     return preview
+
+
+# The payload key a CardProblem's `fix` is about: its schema errors repeat it in English.
+_FIX_KEYS = {"images": "images", "brand": "brand", "attribute": "attributes"}
+
+
+def _unsaid(problems, schema_errors) -> list[str]:
+    """The schema errors not already said in words: those about a whole key (an empty
+    `images`, `brand` or `attributes`) that a plain-words problem covers are dropped;
+    deeper ones (`images/0/url`, `attributes/2/value`) are kept."""
+    said = {_FIX_KEYS.get(getattr(problem, "fix", "")) for problem in problems}
+    return [error for error in schema_errors if error.split(":", 1)[0] not in said]
 
 
 def payload_hash(payload: dict) -> str:
@@ -516,7 +529,7 @@ def cards_import(
     for preview in previews:
         product = preview.product
         if preview.payload:
-            preview.problems += schema_errors.get(product.sku, [])
+            preview.problems += _unsaid(preview.problems, schema_errors.get(product.sku, []))
         summary.previews.append(preview)
         if not preview.valid:
             summary.invalid += 1

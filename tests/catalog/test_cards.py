@@ -474,3 +474,23 @@ def test_push_counts_only_what_the_post_accepted(mocked_http, mapped, capsys):
         call_command("push_kaspi_cards")
     out = capsys.readouterr().out
     assert "sent=0 failed=9" in out
+
+
+def test_problem_said_in_words_is_not_repeated_as_a_raw_schema_message(mapped):
+    """No images: the Russian-translatable «no images» line, not also the JSON Schema's
+    English «images: [] should be non-empty», in the preview and in the upload's report."""
+    product = laptop(mapped, images=[])
+    problems = card_preview(product).problems
+    assert [p for p in problems if "images" in p.lower()] == [
+        p for p in problems if p.startswith("no images")
+    ]
+    assert len(problems) == 1
+    summary = cards_import([product], dry_run=True)
+    assert summary.previews[0].problems == problems
+
+
+def test_schema_message_kept_for_a_problem_not_said_in_words(mapped):
+    product = laptop(mapped, images=["ftp://img.al-style.kz/1.jpg"])
+    problems = card_preview(product).problems
+    assert len(problems) == 1
+    assert problems[0].startswith("images/0/url: ")
