@@ -43,7 +43,21 @@ class SyncRun(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    triggered_by = models.CharField(_("triggered by"), max_length=20, default="command")
+    class Trigger(models.TextChoices):
+        """Who or what started a run (other words are shown as they are)."""
+
+        COMMAND = "command", _("command (cron)")
+        SCHEDULE = "schedule", _("schedule")
+        USER = "user", _("staff in the admin")
+        CHAIN = "chain", _("after another run")
+        API = "api", _("API")
+        RERUN = "rerun", _("run again after a busy one")
+        REPRICE = "reprice", _("repricing")
+        REPRICER = "repricer", _("repricer")
+
+    triggered_by = models.CharField(
+        _("triggered by"), max_length=20, default="command", choices=Trigger.choices
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),

@@ -198,3 +198,13 @@ def test_admin_titles_read_right_whatever_the_models_gender(staff_client, settin
     assert "Выберите категория" not in page
     page = staff_client.get(reverse("admin:catalog_pricerule_add")).content.decode()
     assert "Добавить: правило наценки" in page
+
+
+def test_who_started_a_run_reads_in_words(staff_client, settings):
+    settings.LANGUAGE_CODE = "ru"
+    SyncRun.objects.create(kind=SyncRun.Kind.FEED, status="ok", triggered_by="user")
+    SyncRun.objects.create(kind=SyncRun.Kind.FEED, status="ok", triggered_by="schedule")
+    page = staff_client.get(reverse("admin:backoffice_syncrun_changelist")).content.decode()
+    assert "сотрудник в админке" in page
+    assert "расписание" in page
+    assert ">user<" not in page
