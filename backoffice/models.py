@@ -43,6 +43,7 @@ class SyncRun(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
     class Trigger(models.TextChoices):
         """Who or what started a run (other words are shown as they are)."""
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from jsonschema import Draft4Validator
 
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
@@ -672,9 +672,12 @@ def run_card_upload(*, run_id: int, client: KaspiContentClient | None = None) ->
         run.report = "\n".join(lines)
         if not failed:
             return
-        reason = gettext(
-            "%(failed)d of %(total)d card batch(es) could not be sent to Kaspi: %(error)s "
-            "(see the card imports)"
+        reason = ngettext(
+            "%(failed)d of %(total)d card batch could not be sent to Kaspi: %(error)s "
+            "(see the card imports)",
+            "%(failed)d of %(total)d card batches could not be sent to Kaspi: %(error)s "
+            "(see the card imports)",
+            len(summary.batches),
         ) % {"failed": len(failed), "total": len(summary.batches), "error": failed[0].description}
         if len(failed) == len(summary.batches):
             raise CardError(reason)

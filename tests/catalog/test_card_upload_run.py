@@ -157,7 +157,7 @@ def test_a_kaspi_failure_fails_the_run_with_a_russian_reason(
 
     run.refresh_from_db()
     assert run.status == SyncRun.Status.FAILED
-    assert run.error.startswith("1 из 1 пакетов карточек не удалось отправить в Kaspi: ")
+    assert run.error.startswith("1 из 1 пакета карточек не удалось отправить в Kaspi: ")
     assert "HTTP 500" in run.error
     assert run.counts == {"sent": 0, "failed": 1, "unchanged": 0, "invalid": 0}
     assert CardImport.objects.get().status == CardImport.Status.FAILED
@@ -180,7 +180,7 @@ def test_some_batches_failed_is_partial(mocked_http, mapped, settings):  # noqa:
     run.refresh_from_db()
     assert run.status == SyncRun.Status.PARTIAL
     assert run.counts == {"sent": 1, "failed": 1, "unchanged": 0, "invalid": 0}
-    assert "1 of 2 card batch(es) could not be sent" in run.error
+    assert "1 of 2 card batches could not be sent" in run.error
 
 
 def test_the_command_runs_the_same_service_as_a_run(mocked_http, mapped, settings):  # noqa: F811
