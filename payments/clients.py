@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.core.exceptions import ExternalServiceError
-from backoffice.core.http import HttpClient, json_body
+from backoffice.core.http import HttpClient, json_body, status_words
 
 SERVICE = "Kaspi QR"
 
@@ -87,7 +87,7 @@ class KaspiQrClient(HttpClient):
             return business_error(code, message, status=response.status_code)
         return ExternalServiceError(
             SERVICE,
-            message or response.reason or gettext("request failed"),
+            message or status_words(response),
             status=response.status_code,
             title=message[:500],
         )

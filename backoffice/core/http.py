@@ -26,6 +26,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from backoffice.core.exceptions import ExternalServiceError, ServiceTimeout
 from backoffice.core.logging import mask_text
@@ -68,10 +69,35 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     return max(0.0, (when - timezone.now()).total_seconds())
 
 
+_STATUS_WORDS = {
+    400: gettext_lazy("the request was refused as invalid"),
+    401: gettext_lazy("the token was refused"),
+    403: gettext_lazy("access denied"),
+    404: gettext_lazy("not found"),
+    409: gettext_lazy("conflicts with the current state"),
+    422: gettext_lazy("the data was refused"),
+    429: gettext_lazy("too many requests"),
+    500: gettext_lazy("internal error of the service"),
+    502: gettext_lazy("the service is temporarily unavailable"),
+    503: gettext_lazy("the service is temporarily unavailable"),
+    504: gettext_lazy("the service did not answer in time"),
+}
+
+
+def status_words(response: requests.Response) -> str:
+    """What the answer's HTTP status means, in the staff's language, for an error without
+    the API's own text (the server's reason phrase, «Service Unavailable», is English)."""
+    status = response.status_code
+    words = _STATUS_WORDS.get(status) or (_STATUS_WORDS[500] if status >= 500 else None)
+    if words is not None:
+        return str(words)
+    return response.reason or _("request failed")
+
+
 def error_title(response: requests.Response) -> str:
     """The API's own error text: JSON:API `errors[0].title`, or `message`/`error`/`detail`."""
     try:
-        data = response.json()
+        data = json_body(response)
     except ValueError:
         return ""
     if isinstance(data, dict):
@@ -242,7 +268,7 @@ class HttpClient:
         title = error_title(response)
         return ExternalServiceError(
             self.service,
-            title or response.reason or _("request failed"),
+            title or status_words(response),
             status=response.status_code,
             title=title,
         )

@@ -24,7 +24,7 @@ from django.core.cache import cache
 from django.utils.translation import gettext
 
 from backoffice.core.exceptions import ExternalServiceError
-from backoffice.core.http import HttpClient, RetryRule, error_title, json_body
+from backoffice.core.http import HttpClient, RetryRule, error_title, json_body, status_words
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ class AlStyleClient:
                 text = text or "the token was rejected: check ALSTYLE_TOKEN"
             raise CartRefused(
                 SERVICE,
-                f"cart {action} refused: {text or response.reason or 'no reason given'}",
+                f"cart {action} refused: {text or status_words(response)}",
                 status=status,
                 supplier_text=text or response.reason or "",
             )
@@ -469,7 +469,7 @@ class _AlStyleHttp(HttpClient):
             method = urlsplit(sent).path.rstrip("/").rsplit("/", 1)[-1]
             message = f"{method}: server error at Al-Style; try again later"
         else:
-            message = title or response.reason or "request failed"
+            message = title or status_words(response)
         return ExternalServiceError(SERVICE, message, status=status, title=title)
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils.translation import gettext
 
 from backoffice.core.exceptions import ExternalServiceError
-from backoffice.core.http import HttpClient, error_title, json_body
+from backoffice.core.http import HttpClient, error_title, json_body, status_words
 
 SERVICE = "Kaspi content"
 
@@ -39,7 +39,7 @@ class KaspiContentClient(HttpClient):
         if status in (401, 403):
             message = "the token was rejected: KASPI_SHOP_TOKEN is wrong or API access is off"
         else:
-            message = title or response.reason or "request failed"
+            message = title or status_words(response)
         return ExternalServiceError(SERVICE, message, status=status, title=title)
 
     def _get(self, path: str, **params):

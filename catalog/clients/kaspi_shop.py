@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from backoffice.core.exceptions import ExternalServiceError, ServiceTimeout
-from backoffice.core.http import HttpClient, error_title, json_body
+from backoffice.core.http import HttpClient, error_title, json_body, status_words
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class KaspiShopClient(HttpClient):
                 "title": title or response.reason
             }
         else:
-            message = title or response.reason or _("request failed")
+            message = title or status_words(response)
         return ExternalServiceError(SERVICE, message, status=status, title=title)
 
     def request(self, method, path, **kwargs):

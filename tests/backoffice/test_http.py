@@ -214,3 +214,25 @@ def test_json_keeps_its_cyrillic_whatever_the_content_type_says(mocked_http, con
     client, _sleeps = make_client()
     mocked_http.get(URL + "item", body=body, content_type=content_type)
     assert client.get_json("item") == {"name": "Ноутбук «Демо»"}
+
+
+def test_an_error_without_the_apis_own_words_says_what_the_status_means(mocked_http, settings):
+    """Staff read «сервис временно недоступен», not the server's English «Service
+    Unavailable»; the API's own error text, when it gives one, is kept."""
+    from django.utils import translation
+
+    client, _sleeps = make_client()
+    client.retries = 0
+    mocked_http.get(URL + "down", status=503, body="<html>oops</html>", content_type="text/html")
+    mocked_http.get(URL + "odd", status=418)
+    mocked_http.get(URL + "said", status=503, json={"message": "Техработы до 12:00"})
+    with translation.override("ru"):
+        with pytest.raises(ExternalServiceError) as down:
+            client.get_json("down")
+        with pytest.raises(ExternalServiceError) as odd:
+            client.get_json("odd")
+        with pytest.raises(ExternalServiceError) as said:
+            client.get_json("said")
+    assert str(down.value) == "Example: HTTP 503: сервис временно недоступен"
+    assert str(odd.value) == "Example: HTTP 418: I'm a Teapot"  # no words of ours: the reason
+    assert "Техработы до 12:00" in str(said.value)
