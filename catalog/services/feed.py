@@ -51,11 +51,12 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from lxml import etree
 
 from backoffice.core.exceptions import BackofficeError
+from backoffice.core.i18n import in_shop_language
 from backoffice.core.runs import enqueue_job, heartbeat, run_job
 from backoffice.models import SyncRun
 
@@ -425,16 +426,14 @@ def write_feed(
     company = xml_text(settings.KASPI_COMPANY_NAME)
     merchant = xml_text(settings.KASPI_MERCHANT_ID)
     if not company or not merchant:
-        with translation.override(settings.LANGUAGE_CODE):
-            raise FeedValidationError([_("KASPI_COMPANY_NAME and KASPI_MERCHANT_ID must be set")])
+        raise FeedValidationError([_("KASPI_COMPANY_NAME and KASPI_MERCHANT_ID must be set")])
     plan = store_plan()
     stores = plan.stores
     bad_stores = [s for s in stores if XML_ILLEGAL.search(s) or "\n" in s or "\r" in s]
     if not stores or bad_stores:
-        with translation.override(settings.LANGUAGE_CODE):
-            raise FeedValidationError(
-                [_("KASPI_STORE_ID holds no usable pickup point: %(stores)s") % {"stores": stores}]
-            )
+        raise FeedValidationError(
+            [_("KASPI_STORE_ID holds no usable pickup point: %(stores)s") % {"stores": stores}]
+        )
     store_ids = [escape(store, attribute=True) for store in stores]
     sells = plan.sells
     by_warehouse = {}
@@ -655,8 +654,7 @@ def validate_feed_file(path: Path) -> dict:
 
 def _checked(offers: int) -> dict:
     if offers == 0:
-        with translation.override(settings.LANGUAGE_CODE):
-            raise FeedValidationError([_("the price list has no offers")])
+        raise FeedValidationError([_("the price list has no offers")])
     return {"offers": offers}
 
 
@@ -901,10 +899,12 @@ def _known_digests(target: Path, stat: os.stat_result) -> tuple[str, str] | None
 # --- Build and publish ------------------------------------------------------------------
 
 
+@in_shop_language
 def build_feed(
     *, run: SyncRun | None = None, force: bool = False, now=None, timings: dict | None = None
 ) -> FeedBuild:
     """Build, validate and publish the price list; keep the last good file on any failure.
+    What it tells staff (errors, reasons) reads in the shop's language.
 
     `timings`, when given, receives the seconds each phase took (for bench/build_feed.py).
     """
@@ -937,10 +937,10 @@ def build_feed(
             clock("finish check + gzip")
             stream.flush()
             if offers != stats.offers + stats.legacy:
-                with translation.override(settings.LANGUAGE_CODE):
-                    reason = _(
-                        "the file holds %(found)d offers, the writer counted %(written)d"
-                    ) % {"found": offers, "written": stats.offers + stats.legacy}
+                reason = _("the file holds %(found)d offers, the writer counted %(written)d") % {
+                    "found": offers,
+                    "written": stats.offers + stats.legacy,
+                }
                 raise FeedValidationError([_not_valid(reason)])
             checked = _checked(offers)
             if run:
@@ -979,7 +979,7 @@ def build_feed(
         removed = _record_published(stats, now)
         clock("record state")
     except FeedValidationError as exc:
-        build.status = FeedBuild.Status.HELD if _is_shrink(exc) else FeedBuild.Status.FAILED
+        build.status = FeedBuild.Status.HELD if exc.shrink else FeedBuild.Status.FAILED
         build.errors = exc.errors
         _finish(build, run, failed=True)
         raise
@@ -1008,14 +1008,10 @@ def build_feed(
         "unchanged": twin is not None,
     }
     if stats.skipped:
-        with translation.override(settings.LANGUAGE_CODE):
-            build.errors = [
-                _(
-                    "skipped offers with a bad SKU or no name, price, stock or pre-order "
-                    "days: %(skus)s"
-                )
-                % {"skus": ", ".join(stats.skipped[:20])}
-            ]
+        build.errors = [
+            _("skipped offers with a bad SKU or no name, price, stock or pre-order days: %(skus)s")
+            % {"skus": ", ".join(stats.skipped[:20])}
+        ]
     _finish(build, run, failed=False)
     clock("finish")
     logger.info(
@@ -1056,28 +1052,21 @@ def _check_shrink(available: int, *, force: bool) -> None:
         return
     floor = previous.offers_available * settings.FEED_SHRINK_FLOOR
     if available < floor:
-        with translation.override(settings.LANGUAGE_CODE):
-            message = _(
-                "offer count fell from %(before)d to %(now)d offers on sale (below %(floor)s "
-                "of the last published file); held back: check the catalog sync, or rebuild "
-                "with force"
-            ) % {
-                "before": previous.offers_available,
-                "now": available,
-                "floor": f"{settings.FEED_SHRINK_FLOOR:.0%}",
-            }
+        message = _(
+            "offer count fell from %(before)d to %(now)d offers on sale (below %(floor)s "
+            "of the last published file); held back: check the catalog sync, or rebuild "
+            "with force"
+        ) % {
+            "before": previous.offers_available,
+            "now": available,
+            "floor": f"{settings.FEED_SHRINK_FLOOR:.0%}",
+        }
         raise FeedValidationError([message], shrink=True)
 
 
-def _is_shrink(exc: FeedValidationError) -> bool:
-    return exc.shrink
-
-
 def _not_valid(reason) -> str:
-    """ "Not a valid price list: …" in the shop's language (the reason itself may be the
-    parser's own words)."""
-    with translation.override(settings.LANGUAGE_CODE):
-        return _("not a valid price list: %(reason)s") % {"reason": reason}
+    """ "Not a valid price list: …" (the reason itself may be the parser's own words)."""
+    return _("not a valid price list: %(reason)s") % {"reason": reason}
 
 
 def _digest(path: Path) -> tuple[str, int]:

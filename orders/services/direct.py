@@ -3,10 +3,11 @@
 from django.utils.translation import gettext
 
 from backoffice.core.audit import audit
+from backoffice.core.i18n import in_shop_language
 from catalog.models import Product
 
 from ..models import Order, OrderEntry
-from .errors import OrderActionRefused, in_shop_language
+from .errors import OrderActionRefused
 
 
 def create_direct_order_for_payment(payment) -> Order:

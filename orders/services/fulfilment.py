@@ -22,6 +22,7 @@ from backoffice.core.alerts import send_alert
 from backoffice.core.audit import audit
 from backoffice.core.exceptions import BackofficeError, ExternalServiceError
 from backoffice.core.formats import money
+from backoffice.core.i18n import in_shop_language
 from backoffice.core.labels import DELIVERY_MODE
 from backoffice.core.labels import label as code_label
 from backoffice.core.runs import acquire_lock, release_lock
@@ -30,7 +31,6 @@ from catalog.suppliers import NotSupported, get_adapter
 from catalog.suppliers.alstyle import CartRefused
 
 from ..models import Fulfilment, Order, OrderEntry, SupplierPurchase
-from .errors import in_shop_language
 from .stages import (
     TRANSITIONS,
     FulfilmentRefused,
