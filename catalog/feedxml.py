@@ -65,11 +65,14 @@ def escape(value: str, *, attribute: bool = False) -> str:
     return value
 
 
+# How every price list begins: the declaration and the root tag up to its namespace.
+HEAD = f"<?xml version='1.0' encoding='utf-8'?>\n<kaspi_catalog xmlns=\"{NS}\""
+
+
 def header(date: str) -> str:
     """The declaration and the root start tag, attributes in lxml's order."""
     return (
-        "<?xml version='1.0' encoding='utf-8'?>\n"
-        f'<kaspi_catalog xmlns="{NS}" xmlns:xsi="{XSI}" date="{escape(date, attribute=True)}"'
+        f'{HEAD} xmlns:xsi="{XSI}" date="{escape(date, attribute=True)}"'
         f' xsi:schemaLocation="{SCHEMA_LOCATION}">'
     )
 

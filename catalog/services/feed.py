@@ -757,7 +757,7 @@ class CheckedSink:
             self._queue.put(None)
             self._worker.join()
 
-    HEAD = b"<?xml version='1.0' encoding='utf-8'?>\n<kaspi_catalog xmlns=\"kaspiShopping\""
+    HEAD = feedxml.HEAD.encode()
     END = FOOTER.encode()
 
     def _check_ends(self) -> None:
