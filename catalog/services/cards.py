@@ -612,7 +612,7 @@ def run_for_legacy_upload(product_ids, user_id=None) -> SyncRun:
     ).first()
     if earlier is not None:
         return earlier
-    return create_run(kind=SyncRun.Kind.CARD_UPLOAD, triggered_by="user", user=user, params=params)
+    return start_card_upload(params=params, user=user, triggered_by="user")
 
 
 def upload_selection(params: dict):

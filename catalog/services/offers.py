@@ -198,7 +198,7 @@ def upsert_offers(
         orphans = [o for o in updated if o.product_id is None]
         if orphans and supplier.code == Supplier.ALSTYLE:
             # Al-Style offers whose product was deleted: they get their product back.
-            ids, created = _alstyle_products(orphans, lookups, now)
+            ids, created = _alstyle_products(supplier, orphans, lookups, now)
             for offer in orphans:
                 offer.product_id = ids[offer.article]
         affected: set[int] = {o.product_id for o in updated if o.product_id} - set(created)
@@ -250,7 +250,9 @@ def _insert_new_offers(supplier, rows: list[dict], *, lookups: Lookups, now) -> 
         offer_ids = allocate_ids(SupplierOffer, len(rows))
         for row, pk in zip(rows, offer_ids or (), strict=False):
             row["id"] = pk
-        ids, created = _alstyle_products([SimpleNamespace(**row) for row in rows], lookups, now)
+        ids, created = _alstyle_products(
+            supplier, [SimpleNamespace(**row) for row in rows], lookups, now
+        )
         for row in rows:
             row["product_id"] = ids[row["article"]]
         affected |= set(ids.values()) - set(created)
@@ -269,7 +271,9 @@ def _insert_new_offers(supplier, rows: list[dict], *, lookups: Lookups, now) -> 
     return affected
 
 
-def _alstyle_products(offers, lookups: Lookups, now) -> tuple[dict[str, int], list[int]]:
+def _alstyle_products(
+    alstyle: Supplier, offers, lookups: Lookups, now
+) -> tuple[dict[str, int], list[int]]:
     """The product of each Al-Style offer (by article): the existing product of that
     article; else the one product another supplier's offer already supplies that matching
     is certain of (same part number and brand, or barcode: a product first made from a
@@ -279,7 +283,6 @@ def _alstyle_products(offers, lookups: Lookups, now) -> tuple[dict[str, int], li
     ids = dict(Product.objects.filter(article__in=articles).values_list("article", "pk"))
     unknown = [offer for offer in offers if offer.article not in ids]
     if unknown and _finders:
-        alstyle = Supplier.alstyle()
         for find in _finders:
             ids.update(find(alstyle, [o for o in unknown if o.article not in ids]))
     to_create = []
